@@ -1,0 +1,390 @@
+package events
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Listener is a function called with the arguments given to Emit.
+type Listener func(args ...any)
+
+// ID names one registration of a listener. Go funcs are not comparable, so
+// where Node removes a listener by the function itself, Go removes it by the
+// ID its registration returned.
+type ID uint64
+
+// An Emitter calls listeners when events are emitted, with Node's
+// EventEmitter semantics. The zero value is ready to use. An Emitter must
+// not be copied after first use.
+//
+// Emit reads an immutable snapshot of the listeners without taking a lock,
+// and no lock is held while a listener runs, so listeners may add, remove
+// and emit from any goroutine.
+type Emitter struct {
+	mu     sync.Mutex // serializes changes to reg and max
+	reg    atomic.Pointer[registry]
+	nextID atomic.Uint64
+	max    int  // guarded by mu; meaningful when maxSet
+	maxSet bool // guarded by mu
+
+	nsubs atomic.Int32 // live subscriptions; Emit skips the bridge when 0
+	subMu sync.Mutex   // guards bus creation
+	bus   *bus
+}
+
+// registry is replaced whole when an event name appears or disappears; a
+// change to one event's listeners only swaps that slot's list.
+type registry struct {
+	slots map[string]*slot
+	names []string // insertion order, as Node's eventNames
+}
+
+type slot struct {
+	list   atomic.Pointer[[]*listener] // immutable once stored
+	warned bool                        // guarded by Emitter.mu
+}
+
+type listener struct {
+	fn    Listener
+	id    ID
+	once  bool
+	fired atomic.Bool // once listeners: set by the one emit that runs it
+}
+
+var emptyRegistry = &registry{}
+
+func (e *Emitter) registry() *registry {
+	if r := e.reg.Load(); r != nil {
+		return r
+	}
+	return emptyRegistry
+}
+
+// snapshot returns the listeners of event at this instant.
+func (e *Emitter) snapshot(event string) []*listener {
+	r := e.reg.Load()
+	if r == nil {
+		return nil
+	}
+	s := r.slots[event]
+	if s == nil {
+		return nil
+	}
+	return *s.list.Load()
+}
+
+// On adds fn to the end of event's listeners (Node's on/addListener) and
+// returns the registration's ID. Adding the same fn twice makes two
+// registrations, as in Node.
+func (e *Emitter) On(event string, fn Listener) ID { return e.add(event, fn, false, false) }
+
+// AddListener is On.
+func (e *Emitter) AddListener(event string, fn Listener) ID { return e.add(event, fn, false, false) }
+
+// Once adds fn to the end of event's listeners for one call: it is removed
+// before it runs, so an emit from inside fn does not call it again.
+func (e *Emitter) Once(event string, fn Listener) ID { return e.add(event, fn, true, false) }
+
+// PrependListener adds fn to the front of event's listeners.
+func (e *Emitter) PrependListener(event string, fn Listener) ID {
+	return e.add(event, fn, false, true)
+}
+
+// PrependOnceListener adds fn to the front of event's listeners for one
+// call.
+func (e *Emitter) PrependOnceListener(event string, fn Listener) ID {
+	return e.add(event, fn, true, true)
+}
+
+func (e *Emitter) add(event string, fn Listener, once, prepend bool) ID {
+	if fn == nil {
+		panic("events: nil listener for " + event)
+	}
+	id := ID(e.nextID.Add(1))
+	// Node emits 'newListener' before the add, so a listener for it does not
+	// see itself being added.
+	if len(e.snapshot(EventNewListener)) > 0 {
+		e.Emit(EventNewListener, event, fn, id)
+	}
+	l := &listener{fn: fn, id: id, once: once}
+
+	e.mu.Lock()
+	s := e.slotLocked(event)
+	old := *s.list.Load()
+	next := make([]*listener, 0, len(old)+1)
+	if prepend {
+		next = append(append(next, l), old...)
+	} else {
+		next = append(append(next, old...), l)
+	}
+	s.list.Store(&next)
+	var w *MaxListenersExceededWarning
+	if max := e.maxLocked(); max > 0 && len(next) > max && !s.warned {
+		s.warned = true
+		w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: len(next)}
+	}
+	e.mu.Unlock()
+
+	if w != nil {
+		warn(w)
+	}
+	return id
+}
+
+// slotLocked returns event's slot, creating it (and a new registry) if the
+// event has no listeners. e.mu must be held.
+func (e *Emitter) slotLocked(event string) *slot {
+	r := e.registry()
+	if s := r.slots[event]; s != nil {
+		return s
+	}
+	s := &slot{}
+	s.list.Store(new([]*listener))
+	next := &registry{slots: make(map[string]*slot, len(r.slots)+1), names: make([]string, 0, len(r.names)+1)}
+	for k, v := range r.slots {
+		next.slots[k] = v
+	}
+	next.slots[event] = s
+	next.names = append(append(next.names, r.names...), event)
+	e.reg.Store(next)
+	return s
+}
+
+// dropSlotLocked forgets an event that has no listeners left, so that it
+// leaves EventNames and its max-listener warning may fire again, as when
+// Node deletes the key. e.mu must be held.
+func (e *Emitter) dropSlotLocked(event string) {
+	r := e.registry()
+	next := &registry{slots: make(map[string]*slot, len(r.slots)), names: make([]string, 0, len(r.names))}
+	for k, v := range r.slots {
+		if k != event {
+			next.slots[k] = v
+		}
+	}
+	for _, n := range r.names {
+		if n != event {
+			next.names = append(next.names, n)
+		}
+	}
+	e.reg.Store(next)
+}
+
+// Off removes the registration id from event's listeners (Node's
+// off/removeListener) and reports whether it was there. A listener removed
+// during an emit still runs in that emit. 'removeListener' is emitted after
+// the removal.
+func (e *Emitter) Off(event string, id ID) bool {
+	l := e.remove(event, func(ls []*listener) int {
+		for i := len(ls) - 1; i >= 0; i-- {
+			if ls[i].id == id {
+				return i
+			}
+		}
+		return -1
+	})
+	if l == nil {
+		return false
+	}
+	e.emitRemoved(event, l)
+	return true
+}
+
+// RemoveListener is Off.
+func (e *Emitter) RemoveListener(event string, id ID) bool { return e.Off(event, id) }
+
+// remove takes out the listener at the index pick chooses (-1: none) and
+// returns it.
+func (e *Emitter) remove(event string, pick func([]*listener) int) *listener {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.registry().slots[event]
+	if s == nil {
+		return nil
+	}
+	old := *s.list.Load()
+	i := pick(old)
+	if i < 0 {
+		return nil
+	}
+	if len(old) == 1 {
+		s.list.Store(new([]*listener))
+		e.dropSlotLocked(event)
+		return old[0]
+	}
+	next := make([]*listener, 0, len(old)-1)
+	next = append(append(next, old[:i]...), old[i+1:]...)
+	s.list.Store(&next)
+	return old[i]
+}
+
+// removeEntry removes exactly l, wherever it now stands.
+func (e *Emitter) removeEntry(event string, l *listener) {
+	removed := e.remove(event, func(ls []*listener) int {
+		for i, x := range ls {
+			if x == l {
+				return i
+			}
+		}
+		return -1
+	})
+	if removed != nil {
+		e.emitRemoved(event, removed)
+	}
+}
+
+func (e *Emitter) emitRemoved(event string, l *listener) {
+	if len(e.snapshot(EventRemoveListener)) > 0 {
+		e.Emit(EventRemoveListener, event, l.fn, l.id)
+	}
+}
+
+// RemoveAllListeners removes every listener of the named events, or of all
+// events when none is named. As in Node, each event's listeners go newest
+// first, and with no names the 'removeListener' listeners go last, so they
+// see every other removal.
+func (e *Emitter) RemoveAllListeners(events ...string) {
+	if len(events) == 0 {
+		for _, name := range e.EventNames() {
+			if name != EventRemoveListener {
+				e.removeAll(name)
+			}
+		}
+		e.removeAll(EventRemoveListener)
+		return
+	}
+	for _, name := range events {
+		e.removeAll(name)
+	}
+}
+
+func (e *Emitter) removeAll(event string) {
+	if len(e.snapshot(EventRemoveListener)) == 0 {
+		e.mu.Lock()
+		if s := e.registry().slots[event]; s != nil {
+			s.list.Store(new([]*listener))
+			e.dropSlotLocked(event)
+		}
+		e.mu.Unlock()
+		return
+	}
+	for {
+		l := e.remove(event, func(ls []*listener) int { return len(ls) - 1 })
+		if l == nil {
+			return
+		}
+		e.emitRemoved(event, l)
+	}
+}
+
+// Emit calls event's listeners in order with args and reports whether the
+// event had listeners (or matching subscriptions). It works on a snapshot:
+// listeners added during the emit are not called by it, and listeners
+// removed during it still are.
+//
+// A listener's panic leaves Emit as a throw leaves Node's emit: later
+// listeners of this emit do not run, and the emitter stays usable.
+//
+// Emitting EventError with no "error" listener panics: with the argument
+// itself when it is an error, else with an *UnhandledError carrying it.
+// ErrorMonitor listeners run first in either case.
+func (e *Emitter) Emit(event string, args ...any) bool {
+	ls := e.snapshot(event)
+	if event == EventError {
+		return e.emitError(ls, args)
+	}
+	for _, l := range ls {
+		e.call(event, l, args)
+	}
+	delivered := false
+	if e.nsubs.Load() != 0 {
+		delivered = e.publish(event, args)
+	}
+	return len(ls) > 0 || delivered
+}
+
+func (e *Emitter) call(event string, l *listener, args []any) {
+	if l.once {
+		// Only one emit runs a once listener, even when emits race or nest.
+		if !l.fired.CompareAndSwap(false, true) {
+			return
+		}
+		e.removeEntry(event, l)
+	}
+	l.fn(args...)
+}
+
+func (e *Emitter) emitError(ls []*listener, args []any) bool {
+	e.Emit(ErrorMonitor, args...)
+	for _, l := range ls {
+		e.call(EventError, l, args)
+	}
+	delivered := false
+	if e.nsubs.Load() != 0 {
+		delivered = e.publish(EventError, args)
+	}
+	if len(ls) > 0 || delivered {
+		return true
+	}
+	var v any
+	if len(args) > 0 {
+		v = args[0]
+	}
+	if err, ok := v.(error); ok {
+		panic(err)
+	}
+	panic(&UnhandledError{Context: v})
+}
+
+// ListenerCount returns the number of listeners of event.
+func (e *Emitter) ListenerCount(event string) int { return len(e.snapshot(event)) }
+
+// Listeners returns a copy of event's listeners, in call order.
+func (e *Emitter) Listeners(event string) []Listener {
+	ls := e.snapshot(event)
+	if len(ls) == 0 {
+		return nil
+	}
+	fns := make([]Listener, len(ls))
+	for i, l := range ls {
+		fns[i] = l.fn
+	}
+	return fns
+}
+
+// EventNames returns the events that have listeners, in the order their
+// first listener was added.
+func (e *Emitter) EventNames() []string {
+	names := e.registry().names
+	if len(names) == 0 {
+		return nil
+	}
+	return append([]string(nil), names...)
+}
+
+// SetMaxListeners sets the listener count per event above which the emitter
+// warns (see SetWarningHandler). Zero means no limit. A negative n is
+// refused with ErrOutOfRange.
+func (e *Emitter) SetMaxListeners(n int) error {
+	if n < 0 {
+		return ErrOutOfRange
+	}
+	e.mu.Lock()
+	e.max, e.maxSet = n, true
+	e.mu.Unlock()
+	return nil
+}
+
+// GetMaxListeners returns the limit set by SetMaxListeners, or
+// DefaultMaxListeners.
+func (e *Emitter) GetMaxListeners() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.maxLocked()
+}
+
+func (e *Emitter) maxLocked() int {
+	if e.maxSet {
+		return e.max
+	}
+	return DefaultMaxListeners
+}
