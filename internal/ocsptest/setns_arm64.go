@@ -1,0 +1,4 @@
+package ocsptest
+
+// sysSetns is setns(2) on linux/arm64; package syscall does not export it.
+const sysSetns = 268
