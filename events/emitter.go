@@ -1,6 +1,7 @@
 package events
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -145,9 +146,49 @@ func (e *Emitter) slotLocked(event string) *slot {
 		next.slots[k] = v
 	}
 	next.slots[event] = s
-	next.names = append(append(next.names, r.names...), event)
+	next.names = insertName(append(next.names, r.names...), event)
 	e.reg.Store(next)
 	return s
+}
+
+// insertName adds event to names in the order of Node's eventNames, which
+// is JavaScript's property order: array-index names ("0", "1", …) first in
+// ascending numeric order, then other names in insertion order, then
+// symbols (here ErrorMonitor, a Symbol in Node).
+func insertName(names []string, event string) []string {
+	i := len(names)
+	switch idx, isIdx := arrayIndex(event); {
+	case isIdx:
+		i = 0
+		for i < len(names) {
+			if n, ok := arrayIndex(names[i]); !ok || n > idx {
+				break
+			}
+			i++
+		}
+	case event != ErrorMonitor:
+		for i > 0 && names[i-1] == ErrorMonitor {
+			i--
+		}
+	}
+	return slices.Insert(names, i, event)
+}
+
+// arrayIndex reports whether name is a canonical array index in
+// JavaScript (an integer in [0, 2³²-2] without leading zeros).
+func arrayIndex(name string) (uint64, bool) {
+	if name == "" || len(name) > 10 || (name[0] == '0' && len(name) > 1) {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n < 1<<32-1
 }
 
 // dropSlotLocked forgets an event that has no listeners left, so that it
@@ -214,6 +255,11 @@ func (e *Emitter) remove(event string, pick func([]*listener) int) *listener {
 	next := make([]*listener, 0, len(old)-1)
 	next = append(append(next, old[:i]...), old[i+1:]...)
 	s.list.Store(&next)
+	if len(next) == 1 {
+		// Node keeps a lone listener as a bare function, dropping the
+		// array that carried the warned flag: the warning re-arms.
+		s.warned = false
+	}
 	return old[i]
 }
 
@@ -241,15 +287,23 @@ func (e *Emitter) emitRemoved(event string, l *listener) {
 // RemoveAllListeners removes every listener of the named events, or of all
 // events when none is named. As in Node, each event's listeners go newest
 // first, and with no names the 'removeListener' listeners go last, so they
-// see every other removal.
+// see every other removal. The listeners removed are those present when
+// the call began; with no names, the emitter is empty afterwards, even of
+// listeners that 'removeListener' listeners added meanwhile (Node resets
+// its table at the end).
 func (e *Emitter) RemoveAllListeners(events ...string) {
 	if len(events) == 0 {
-		for _, name := range e.EventNames() {
-			if name != EventRemoveListener {
-				e.removeAll(name)
+		if len(e.snapshot(EventRemoveListener)) > 0 {
+			for _, name := range e.EventNames() {
+				if name != EventRemoveListener {
+					e.removeAll(name)
+				}
 			}
+			e.removeAll(EventRemoveListener)
 		}
-		e.removeAll(EventRemoveListener)
+		e.mu.Lock()
+		e.reg.Store(nil)
+		e.mu.Unlock()
 		return
 	}
 	for _, name := range events {
@@ -267,12 +321,9 @@ func (e *Emitter) removeAll(event string) {
 		e.mu.Unlock()
 		return
 	}
-	for {
-		l := e.remove(event, func(ls []*listener) int { return len(ls) - 1 })
-		if l == nil {
-			return
-		}
-		e.emitRemoved(event, l)
+	ls := e.snapshot(event)
+	for i := len(ls) - 1; i >= 0; i-- {
+		e.removeEntry(event, ls[i])
 	}
 }
 
@@ -288,10 +339,10 @@ func (e *Emitter) removeAll(event string) {
 // itself when it is an error, else with an *UnhandledError carrying it.
 // ErrorMonitor listeners run first in either case.
 func (e *Emitter) Emit(event string, args ...any) bool {
-	ls := e.snapshot(event)
 	if event == EventError {
-		return e.emitError(ls, args)
+		return e.emitError(args)
 	}
+	ls := e.snapshot(event)
 	for _, l := range ls {
 		e.call(event, l, args)
 	}
@@ -313,8 +364,12 @@ func (e *Emitter) call(event string, l *listener, args []any) {
 	l.fn(args...)
 }
 
-func (e *Emitter) emitError(ls []*listener, args []any) bool {
+func (e *Emitter) emitError(args []any) bool {
+	// As in Node, the monitors run first and the "error" listeners are
+	// looked up after them: a monitor that adds or removes an "error"
+	// listener decides whether this emission is handled.
 	e.Emit(ErrorMonitor, args...)
+	ls := e.snapshot(EventError)
 	for _, l := range ls {
 		e.call(EventError, l, args)
 	}

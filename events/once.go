@@ -13,6 +13,10 @@ func Once(ctx context.Context, e *Emitter, event string) ([]any, error) {
 		args []any
 		err  error
 	}
+	if err := ctx.Err(); err != nil {
+		// As Node rejects at once for an aborted signal, adding nothing.
+		return nil, err
+	}
 	done := make(chan result, 1)
 	var errID ID
 	id := e.Once(event, func(args ...any) {

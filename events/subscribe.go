@@ -2,6 +2,9 @@ package events
 
 import (
 	"context"
+	"path"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -55,7 +58,11 @@ func On(ctx context.Context, e *Emitter, pattern string, buffer int) *Subscripti
 		s.errID = e.On(EventError, func(args ...any) { s.end(errorOf(args)) })
 	}
 	e.bus0().subscribe(s)
+	// end reads stop under mu, so an AfterFunc that fires at once (ctx
+	// already done) waits until stop is set.
+	s.mu.Lock()
 	s.stop = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	s.mu.Unlock()
 	return s
 }
 
@@ -76,7 +83,12 @@ func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 func (s *Subscription) end(err error) {
 	s.once.Do(func() {
-		s.stop()
+		s.mu.Lock()
+		stop := s.stop
+		s.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
 		if s.errID != 0 {
 			s.e.Off(EventError, s.errID)
 		}
@@ -88,13 +100,33 @@ func (s *Subscription) end(err error) {
 	})
 }
 
-// deliver sends ev without blocking, counting it as dropped when C is full.
-func (s *Subscription) deliver(ev Event) {
+// matches reports whether the emission of event is for s.
+func (s *Subscription) matches(event string) bool {
+	if event == s.pattern {
+		return true
+	}
+	if event == ErrorMonitor {
+		// The monitor pseudo-event reaches only a subscription to it by
+		// name, not every wildcard.
+		return false
+	}
+	ok, _ := path.Match(s.pattern, event)
+	return ok
+}
+
+// deliver sends a copy of the emission without blocking, counting it as
+// dropped when C is full. Each subscription gets its own copy of args.
+func (s *Subscription) deliver(event string, args []any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
 		return
 	}
+	if len(s.c) == cap(s.c) && cap(s.c) > 0 {
+		s.dropped.Add(1)
+		return
+	}
+	ev := Event{Name: event, Args: append([]any(nil), args...)}
 	select {
 	case s.c <- ev:
 	default:
@@ -110,12 +142,14 @@ type bus struct {
 	oe   *emitter.Emitter
 	mu   sync.Mutex
 	subs map[*Subscription]<-chan emitter.Event
+	list []*Subscription // copy-on-write, for names olebedev cannot match
 }
 
 // publication travels through olebedev as the single argument of its Emit,
 // so that the middlewares can count who received it.
 type publication struct {
-	ev        Event
+	name      string
+	args      []any
 	delivered int
 }
 
@@ -131,13 +165,14 @@ func (e *Emitter) bus0() *bus {
 func (b *bus) subscribe(s *Subscription) {
 	deliver := func(oev *emitter.Event) {
 		oev.Flags |= emitter.FlagVoid
-		if p, ok := oev.Args[0].(*publication); ok {
+		if p, ok := oev.Args[0].(*publication); ok && s.matches(p.name) {
 			p.delivered++
-			s.deliver(p.ev)
+			s.deliver(p.name, p.args)
 		}
 	}
 	b.mu.Lock()
 	b.subs[s] = b.oe.On(s.pattern, deliver)
+	b.list = append(b.list[:len(b.list):len(b.list)], s)
 	b.mu.Unlock()
 	s.e.nsubs.Add(1)
 }
@@ -146,6 +181,9 @@ func (b *bus) unsubscribe(s *Subscription) {
 	b.mu.Lock()
 	ch, ok := b.subs[s]
 	delete(b.subs, s)
+	if i := slices.Index(b.list, s); i >= 0 {
+		b.list = slices.Delete(slices.Clone(b.list), i, i+1)
+	}
 	b.mu.Unlock()
 	if ok {
 		b.oe.Off(s.pattern, ch)
@@ -155,8 +193,28 @@ func (b *bus) unsubscribe(s *Subscription) {
 
 // publish delivers an emission to the matching subscriptions and reports
 // whether there were any.
+//
+// olebedev matches both ways (the emitted topic is also a pattern against
+// the subscribed ones) and gives up on the first malformed pattern, so an
+// event named "*" would reach every subscription and one named "a[" none.
+// Names without pattern metacharacters are exact for it; the others are
+// matched here, over the same subscriptions. Each middleware re-checks the
+// match, so a stray olebedev match delivers nothing.
 func (e *Emitter) publish(event string, args []any) bool {
-	p := &publication{ev: Event{Name: event, Args: append([]any(nil), args...)}}
-	<-e.bus0().oe.Emit(event, p)
+	b := e.bus0()
+	p := &publication{name: event, args: args}
+	if strings.ContainsAny(event, `*?[]\`) {
+		b.mu.Lock()
+		list := b.list
+		b.mu.Unlock()
+		for _, s := range list {
+			if s.matches(event) {
+				p.delivered++
+				s.deliver(event, args)
+			}
+		}
+		return p.delivered > 0
+	}
+	<-b.oe.Emit(event, p)
 	return p.delivered > 0
 }
