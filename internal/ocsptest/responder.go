@@ -133,6 +133,19 @@ func Start(t testing.TB, ca *testpki.CA, opts Options, leaves ...*testpki.Leaf) 
 // with keep-alives off, the number of HTTP requests it was sent.
 func (r *Responder) Dials() int64 { return r.dials.Load() }
 
+// Add lists leaves as valid (V) in the index and restarts the responder,
+// for certificates issued after Start (they need its URL in their AIA).
+func (r *Responder) Add(leaves ...*testpki.Leaf) {
+	r.t.Helper()
+	r.mu.Lock()
+	for _, l := range leaves {
+		r.index = append(r.index, entry{leaf: l})
+	}
+	r.writeIndex()
+	r.mu.Unlock()
+	r.Restart()
+}
+
 // Revoke marks leaf revoked (now, minus a second so it is in the past for
 // any reasonable clock) and restarts the responder, which does not re-read
 // its index.

@@ -1,0 +1,48 @@
+// Package ocspfetch is the OCSP stapler a Node.js user writes inside the
+// tls.Server 'OCSPRequest' listener, done properly.
+//
+// One line wires it into a tlsserver:
+//
+//	f, _ := ocspfetch.New(ocspfetch.Options{})
+//	defer f.Close()
+//	srv.OnOCSPRequest(f.OCSPRequest)
+//
+// For each certificate it is asked about, a Fetcher:
+//
+//   - finds the responder: the first http(s) OCSP URL in the Authority
+//     Information Access extension ([ResponderURL]); none means no staple
+//     and no error;
+//   - fetches the issuer from the caIssuers URL when none is given;
+//   - asks the responder (SHA-1 CertID unless Options.CertIDHash says
+//     otherwise; GET when the encoded request is under 255 bytes as RFC 5019
+//     asks, else POST), over http(s) only, following at most MaxRedirects
+//     redirects and reading at most Options.MaxResponseSize bytes;
+//   - verifies the answer before it is cached or stapled: HTTP 200, a
+//     successful OCSP response about exactly this certificate (serial,
+//     issuer name hash and issuer key hash), signed by the issuer or by a
+//     delegate the issuer signed that carries id-kp-OCSPSigning and is valid
+//     now, ThisUpdate no later than now plus ClockSkew and now before
+//     NextUpdate (a response without NextUpdate lives NoNextUpdateLifetime);
+//   - caches it per certificate, keyed by CertID in the Store, so a renewed
+//     certificate never gets its predecessor's staple, and answers later
+//     handshakes from memory on their own goroutine with no network and no
+//     allocation;
+//   - refreshes it in the background at the midpoint of its validity, with
+//     jitter; on failure it keeps serving the cached answer until its
+//     NextUpdate less a skew margin and retries with backoff (MinBackoff
+//     doubling up to MaxBackoff); it never staples an expired answer;
+//   - on a cold start, holds the handshake at most HandshakeBudget, then lets
+//     it go on unstapled while the fetch completes for the next one; all
+//     concurrent handshakes share one fetch;
+//   - reports every failure, revocation and Must-Staple certificate without
+//     a staple through Options.OnEvent, the logger and [Fetcher.Stats], with
+//     an error that wraps one of the package's sentinel errors.
+//
+// What golang.org/x/crypto/ocsp leaves to its callers (time checks, the
+// OCSPSigning EKU and validity of a delegated signer, the issuer hashes of
+// the CertID) is checked here.
+//
+// Revoked answers are not stapled unless Options.StapleRevoked is set; the
+// handshake fails instead of going on unstapled only with
+// Options.FailClosed.
+package ocspfetch

@@ -1,0 +1,148 @@
+package ocspfetch
+
+import (
+	"errors"
+)
+
+// Sentinel errors. Every error the package reports (through Staple, the
+// FailClosed callback, Event.Err and Stats) wraps exactly one of them, so
+// errors.Is tells the reason apart from the detail.
+var (
+	// ErrNoResponder: the certificate names no http(s) OCSP responder in
+	// its Authority Information Access extension. It is not a failure: the
+	// handshake goes on without a staple even with FailClosed.
+	ErrNoResponder = errors.New("ocspfetch: certificate has no http(s) OCSP responder URL")
+
+	// ErrNoIssuer: the issuer certificate was not given and could not be
+	// obtained from the certificate's caIssuers URL, or the given issuer did
+	// not sign the certificate.
+	ErrNoIssuer = errors.New("ocspfetch: issuer certificate unavailable")
+
+	// ErrBadCertificate: the certificate handed to the Fetcher does not
+	// parse.
+	ErrBadCertificate = errors.New("ocspfetch: certificate does not parse")
+
+	// ErrRefusedAddress: the responder's address is loopback, link-local,
+	// private or otherwise internal, and Options.RefuseInternalAddresses is
+	// set.
+	ErrRefusedAddress = errors.New("ocspfetch: responder address refused")
+
+	// ErrUnsupportedScheme: a responder or caIssuers URL, or a redirect,
+	// is not http or https.
+	ErrUnsupportedScheme = errors.New("ocspfetch: URL scheme is not http or https")
+
+	// ErrTooManyRedirects: the responder redirected more than MaxRedirects
+	// times (a loop, usually).
+	ErrTooManyRedirects = errors.New("ocspfetch: too many redirects")
+
+	// ErrUnreachable: the HTTP exchange failed: the responder is down,
+	// refused the connection, timed out or broke the connection.
+	ErrUnreachable = errors.New("ocspfetch: responder unreachable")
+
+	// ErrHTTPStatus: the responder answered with an HTTP status other than
+	// 200.
+	ErrHTTPStatus = errors.New("ocspfetch: responder HTTP status is not 200")
+
+	// ErrResponseTooLarge: the body exceeded Options.MaxResponseSize;
+	// reading stopped there.
+	ErrResponseTooLarge = errors.New("ocspfetch: response body too large")
+
+	// ErrMalformed: the body is not a well-formed OCSP response (HTML,
+	// garbage, truncated DER, unsupported hash, critical extensions).
+	ErrMalformed = errors.New("ocspfetch: malformed OCSP response")
+
+	// ErrResponderStatus: the OCSP response status is not "successful"
+	// (tryLater, internalError, unauthorized, …). The ocsp.ResponseError is
+	// wrapped too.
+	ErrResponderStatus = errors.New("ocspfetch: OCSP responder status is not successful")
+
+	// ErrWrongCertificate: the response is about another certificate: its
+	// CertID serial, issuer name hash or issuer key hash differs.
+	ErrWrongCertificate = errors.New("ocspfetch: OCSP response is for another certificate")
+
+	// ErrBadSignature: the response's signature does not verify with the
+	// issuer (or with the certificate it embeds).
+	ErrBadSignature = errors.New("ocspfetch: bad OCSP response signature")
+
+	// ErrBadSigner: the response is signed by a delegate that the issuer did
+	// not sign, that lacks the id-kp-OCSPSigning extended key usage, or that
+	// is not valid now.
+	ErrBadSigner = errors.New("ocspfetch: OCSP response signer not authorized")
+
+	// ErrNotYetValid: ThisUpdate is later than now plus ClockSkew.
+	ErrNotYetValid = errors.New("ocspfetch: OCSP response not yet valid")
+
+	// ErrExpired: NextUpdate has passed (or, for a response without
+	// NextUpdate, ThisUpdate plus NoNextUpdateLifetime has).
+	ErrExpired = errors.New("ocspfetch: OCSP response expired")
+
+	// ErrRevoked: the responder says the certificate is revoked. The
+	// response is stapled only with Options.StapleRevoked.
+	ErrRevoked = errors.New("ocspfetch: certificate revoked")
+
+	// ErrUnknownStatus: the responder does not know the certificate. Such
+	// a response is never stapled.
+	ErrUnknownStatus = errors.New("ocspfetch: certificate status unknown to the responder")
+
+	// ErrBudgetExceeded: the answer was not there within
+	// Options.HandshakeBudget; the handshake went on without it while the
+	// fetch continues in the background.
+	ErrBudgetExceeded = errors.New("ocspfetch: OCSP answer later than the handshake budget")
+
+	// ErrCacheMiss is returned by a Store's Load when it holds nothing for
+	// the key.
+	ErrCacheMiss = errors.New("ocspfetch: not in store")
+
+	// ErrClosed: the Fetcher was closed.
+	ErrClosed = errors.New("ocspfetch: fetcher closed")
+)
+
+// reasons lists the sentinels in the order classify tries them.
+var reasons = []error{
+	ErrClosed, ErrNoResponder, ErrNoIssuer, ErrBadCertificate, ErrRefusedAddress,
+	ErrUnsupportedScheme, ErrTooManyRedirects, ErrHTTPStatus, ErrResponseTooLarge,
+	ErrMalformed, ErrResponderStatus, ErrWrongCertificate, ErrBadSignature, ErrBadSigner,
+	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrBudgetExceeded,
+	ErrCacheMiss, ErrUnreachable,
+}
+
+// classify returns the sentinel err wraps, ErrUnreachable when it wraps
+// none (a transport failure we did not anticipate).
+func classify(err error) error {
+	for _, r := range reasons {
+		if errors.Is(err, r) {
+			return r
+		}
+	}
+	return ErrUnreachable
+}
+
+// wrapErr attaches detail to a sentinel while keeping both visible to
+// errors.Is.
+type wrapErr struct {
+	sentinel error
+	detail   string
+	cause    error
+}
+
+func (e *wrapErr) Error() string {
+	s := e.sentinel.Error()
+	if e.detail != "" {
+		s += ": " + e.detail
+	}
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+func (e *wrapErr) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.sentinel}
+	}
+	return []error{e.sentinel, e.cause}
+}
+
+func newErr(sentinel error, detail string, cause error) error {
+	return &wrapErr{sentinel: sentinel, detail: detail, cause: cause}
+}
