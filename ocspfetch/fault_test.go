@@ -107,7 +107,9 @@ func faults() []fault {
 			s.set(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.String(), http.StatusFound) })
 		}},
 		{"redirect to a non-http URL", ErrUnsupportedScheme, func(t *testing.T, s *scripted) {
-			s.set(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) })
+			s.set(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+			})
 		}},
 	}
 }
