@@ -41,8 +41,20 @@ type registry struct {
 }
 
 type slot struct {
-	list   atomic.Pointer[[]*listener] // immutable once stored
-	warned bool                        // guarded by Emitter.mu
+	list atomic.Pointer[[]*listener] // immutable once stored
+	arr  *jsArray                    // guarded by Emitter.mu; nil below 2 listeners
+}
+
+// jsArray stands for the array Node keeps for an event with two or more
+// listeners. Node creates it when a second listener arrives, mutates it in
+// place while the event keeps two or more, and lets go of it when the
+// count drops to one (the lone listener is kept bare) or the event goes.
+// Two behaviours hang on its identity: the max-listener warning fires once
+// per array, and removeAllListeners(type) walks the array it found by
+// index while 'removeListener' listeners change it.
+type jsArray struct {
+	ls     []*listener // the array's contents; frozen once let go of
+	warned bool
 }
 
 type listener struct {
@@ -119,9 +131,15 @@ func (e *Emitter) add(event string, fn Listener, once, prepend bool) ID {
 		next = append(append(next, old...), l)
 	}
 	s.list.Store(&next)
+	if len(next) == 2 {
+		s.arr = &jsArray{}
+	}
+	if s.arr != nil {
+		s.arr.ls = next
+	}
 	var w *MaxListenersExceededWarning
-	if max := e.maxLocked(); max > 0 && len(next) > max && !s.warned {
-		s.warned = true
+	if max := e.maxLocked(); max > 0 && len(next) > max && !s.arr.warned {
+		s.arr.warned = true
 		w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: len(next)}
 	}
 	e.mu.Unlock()
@@ -255,10 +273,11 @@ func (e *Emitter) remove(event string, pick func([]*listener) int) *listener {
 	next := make([]*listener, 0, len(old)-1)
 	next = append(append(next, old[:i]...), old[i+1:]...)
 	s.list.Store(&next)
+	s.arr.ls = next // len(old) > 1, so s.arr is set
 	if len(next) == 1 {
-		// Node keeps a lone listener as a bare function, dropping the
-		// array that carried the warned flag: the warning re-arms.
-		s.warned = false
+		// Node keeps a lone listener bare and lets go of the array with
+		// its warned flag: the warning re-arms.
+		s.arr = nil
 	}
 	return old[i]
 }
@@ -321,9 +340,30 @@ func (e *Emitter) removeAll(event string) {
 		e.mu.Unlock()
 		return
 	}
-	ls := e.snapshot(event)
+	// Node walks the array it found, newest first by index, while the
+	// 'removeListener' listeners may change that array in place (or make
+	// Node let go of it, freezing it). Walk the same way.
+	e.mu.Lock()
+	s := e.registry().slots[event]
+	if s == nil {
+		e.mu.Unlock()
+		return
+	}
+	ls, arr := *s.list.Load(), s.arr
+	e.mu.Unlock()
+	if arr == nil {
+		for _, l := range ls {
+			e.removeEntry(event, l)
+		}
+		return
+	}
 	for i := len(ls) - 1; i >= 0; i-- {
-		e.removeEntry(event, ls[i])
+		e.mu.Lock()
+		cur := arr.ls
+		e.mu.Unlock()
+		if i < len(cur) { // Node throws ERR_INVALID_ARG_TYPE past the end
+			e.removeEntry(event, cur[i])
+		}
 	}
 }
 
@@ -354,14 +394,30 @@ func (e *Emitter) Emit(event string, args ...any) bool {
 }
 
 func (e *Emitter) call(event string, l *listener, args []any) {
-	if l.once {
-		// Only one emit runs a once listener, even when emits race or nest.
-		if !l.fired.CompareAndSwap(false, true) {
-			return
-		}
-		e.removeEntry(event, l)
+	if l.once && !e.claimOnce(event, l) {
+		return
 	}
 	l.fn(args...)
+}
+
+// claimOnce removes the once listener l and reports whether this emit is
+// the one to run it. Only one emit runs it, even when emits race or nest.
+// As in Node, where the once wrapper marks itself fired only after its
+// removal returns, a 'removeListener' listener that panics leaves l
+// unfired (though removed): an emit already holding l may still run it.
+func (e *Emitter) claimOnce(event string, l *listener) bool {
+	if !l.fired.CompareAndSwap(false, true) {
+		return false
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			l.fired.Store(false)
+		}
+	}()
+	e.removeEntry(event, l)
+	removed = true
+	return true
 }
 
 func (e *Emitter) emitError(args []any) bool {
