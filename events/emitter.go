@@ -38,6 +38,41 @@ type Emitter struct {
 type registry struct {
 	slots map[string]*slot
 	names []string // insertion order, as Node's eventNames
+	// few holds the slots when there are at most fewSlots of them: a
+	// linear scan of a few names beats hashing the name for the map.
+	few []namedSlot
+}
+
+type namedSlot struct {
+	name string
+	slot *slot
+}
+
+const fewSlots = 8
+
+// newRegistry returns a registry of slots with names in order.
+func newRegistry(slots map[string]*slot, names []string) *registry {
+	r := &registry{slots: slots, names: names}
+	if len(slots) <= fewSlots {
+		r.few = make([]namedSlot, 0, len(slots))
+		for _, n := range names {
+			r.few = append(r.few, namedSlot{n, slots[n]})
+		}
+	}
+	return r
+}
+
+// lookup returns event's slot, or nil.
+func (r *registry) lookup(event string) *slot {
+	if r.few != nil || len(r.slots) == 0 {
+		for i := range r.few {
+			if r.few[i].name == event {
+				return r.few[i].slot
+			}
+		}
+		return nil
+	}
+	return r.slots[event]
 }
 
 type slot struct {
@@ -79,7 +114,7 @@ func (e *Emitter) snapshot(event string) []*listener {
 	if r == nil {
 		return nil
 	}
-	s := r.slots[event]
+	s := r.lookup(event)
 	if s == nil {
 		return nil
 	}
@@ -159,13 +194,13 @@ func (e *Emitter) slotLocked(event string) *slot {
 	}
 	s := &slot{}
 	s.list.Store(new([]*listener))
-	next := &registry{slots: make(map[string]*slot, len(r.slots)+1), names: make([]string, 0, len(r.names)+1)}
+	slots := make(map[string]*slot, len(r.slots)+1)
 	for k, v := range r.slots {
-		next.slots[k] = v
+		slots[k] = v
 	}
-	next.slots[event] = s
-	next.names = insertName(append(next.names, r.names...), event)
-	e.reg.Store(next)
+	slots[event] = s
+	names := insertName(append(make([]string, 0, len(r.names)+1), r.names...), event)
+	e.reg.Store(newRegistry(slots, names))
 	return s
 }
 
@@ -214,18 +249,19 @@ func arrayIndex(name string) (uint64, bool) {
 // Node deletes the key. e.mu must be held.
 func (e *Emitter) dropSlotLocked(event string) {
 	r := e.registry()
-	next := &registry{slots: make(map[string]*slot, len(r.slots)), names: make([]string, 0, len(r.names))}
+	slots := make(map[string]*slot, len(r.slots))
 	for k, v := range r.slots {
 		if k != event {
-			next.slots[k] = v
+			slots[k] = v
 		}
 	}
+	names := make([]string, 0, len(r.names))
 	for _, n := range r.names {
 		if n != event {
-			next.names = append(next.names, n)
+			names = append(names, n)
 		}
 	}
-	e.reg.Store(next)
+	e.reg.Store(newRegistry(slots, names))
 }
 
 // Off removes the registration id from event's listeners (Node's
