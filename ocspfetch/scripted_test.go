@@ -22,7 +22,7 @@ type scripted struct {
 	h        http.HandlerFunc
 }
 
-func newScripted(t *testing.T, clk *fakeClock) *scripted {
+func newScripted(t testing.TB, clk *fakeClock) *scripted {
 	t.Helper()
 	s := &scripted{ca: testpki.NewCA(t, "scripted CA"), clk: clk}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,13 +46,13 @@ func (s *scripted) set(h http.HandlerFunc) {
 
 // good answers Good, produced a minute ago by the scripted clock, valid an
 // hour.
-func (s *scripted) good(t *testing.T) http.HandlerFunc {
+func (s *scripted) good(t testing.TB) http.HandlerFunc {
 	return s.respond(t, testpki.ResponseOptions{})
 }
 
 // respond answers with a response built from o at request time, with times
 // relative to the scripted clock when o leaves them zero.
-func (s *scripted) respond(t *testing.T, o testpki.ResponseOptions) http.HandlerFunc {
+func (s *scripted) respond(t testing.TB, o testpki.ResponseOptions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		oo := o
 		if oo.ThisUpdate.IsZero() {
