@@ -170,13 +170,21 @@ func (c *serverConn) serve() {
 	}
 	// Forget what only the handshake needed.
 	c.hello, c.cert, c.entry, c.ocsp = nil, nil, nil, events.Snapshot{}
+	owned := false
 	if s.ListenerCount(EventSecureConnection) > 0 {
+		owned = true
 		if err := s.safeEmit(EventSecureConnection, c.tls); err != nil {
 			c.destroy(err)
 			return
 		}
 	}
-	s.deliver(c)
+	if s.deliver(c) || owned {
+		return
+	}
+	// Nobody took the connection: as a Node socket nobody reads, it stays
+	// open until the client ends it; what the client sends is discarded.
+	io.Copy(io.Discard, c.tls)
+	c.Close()
 }
 
 // classify gives a handshake error its Node code where one applies.

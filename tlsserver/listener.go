@@ -31,12 +31,14 @@ func (s *Server) Listener() net.Listener {
 	return s.lis
 }
 
-func (s *Server) deliver(c *serverConn) {
+// deliver hands c to the Listener, if there is one, and reports whether
+// there was.
+func (s *Server) deliver(c *serverConn) bool {
 	s.mu.Lock()
 	l := s.lis
 	s.mu.Unlock()
 	if l == nil {
-		return
+		return false
 	}
 	select {
 	case l.ch <- c.tls:
@@ -45,6 +47,7 @@ func (s *Server) deliver(c *serverConn) {
 	case <-s.closedCh:
 		c.Close()
 	}
+	return true
 }
 
 // Accept waits for the next handshaken connection.
