@@ -79,6 +79,7 @@ func newFetcher(t testing.TB, o Options) (*Fetcher, *recorder) {
 	if o.OnEvent == nil {
 		o.OnEvent = rec.OnEvent
 	}
+	o.manualRefresh = true // tests call refreshDue themselves
 	f, err := New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -99,6 +99,11 @@ type Options struct {
 	// Logger receives failures (Warn), Must-Staple certificates without a
 	// staple (Error) and fetches (Debug). Nil means slog.Default().
 	Logger *slog.Logger
+
+	// manualRefresh keeps the background goroutine from starting
+	// refreshes, so that tests drive them with refreshDue and a fake clock
+	// without racing it.
+	manualRefresh bool
 }
 
 func (o *Options) setDefaults() error {

@@ -254,7 +254,10 @@ func (f *Fetcher) loop() {
 	t := time.NewTimer(maxSleep)
 	defer t.Stop()
 	for {
-		_, d := f.refreshDue(f.now())
+		d := maxSleep
+		if !f.opts.manualRefresh {
+			_, d = f.refreshDue(f.now())
+		}
 		t.Reset(d)
 		select {
 		case <-f.done:
