@@ -28,14 +28,14 @@ func TestBackgroundRefresh(t *testing.T) {
 		t.Fatal("no staple")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for s.requests.Load() < 2 {
+	for f.Stats().Fetched < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("no background refresh within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if st := f.Stats(); st.Fetched < 2 {
-		t.Fatalf("stats %+v", st)
+	if res := request(t, f, s.leaf.DER, s.ca.DER); res.der == nil {
+		t.Fatal("no staple after the refresh")
 	}
 }
 
