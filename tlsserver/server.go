@@ -209,7 +209,9 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 // returns. An accept error that is not temporary is returned.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.register(l); err != nil {
-		l.Close()
+		if l != nil {
+			l.Close()
+		}
 		return err
 	}
 	return s.acceptLoop(l)
