@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -465,5 +464,3 @@ func (f *Fetcher) mustStapleMissing(e *entry, err error) {
 	f.stats.mustStaple.Add(1)
 	f.emit(e, Event{Kind: EventMustStapleMissing, Err: err})
 }
-
-func (e *entry) String() string { return fmt.Sprintf("serial %s (%s)", e.serial, e.subject) }
