@@ -499,7 +499,9 @@ func (e *Emitter) Listeners(event string) []Listener {
 }
 
 // EventNames returns the events that have listeners, in the order their
-// first listener was added.
+// first listener was added, with Node's exceptions (JavaScript property
+// order): names that are array indexes ("0", "1", …) come first in
+// ascending order, and ErrorMonitor, a Symbol in Node, comes last.
 func (e *Emitter) EventNames() []string {
 	names := e.registry().names
 	if len(names) == 0 {
