@@ -1,0 +1,59 @@
+// Command benchtable prints tlsemit's benchmark table: every row a ratio
+// between two things measured in the same run, the two measured in
+// alternation. `make bench` runs it from the repository's root.
+//
+// Rows:
+//   - events: Emit against olebedev/emitter and Node's EventEmitter;
+//   - handshakes: server CPU per full TLS 1.3 handshake of tlsserver with an
+//     'OCSPRequest' listener answering from memory, against plain
+//     crypto/tls serving a static staple, and against Node's tls.Server with
+//     the same listener; one Go load generator, a new TCP connection and
+//     full handshake each time, the staple checked on every handshake;
+//   - ocspfetch: the cache hit.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"time"
+)
+
+func main() {
+	serveName := flag.String("serve", "", "internal: run one handshake server (crypto/tls or tlsserver)")
+	dir := flag.String("dir", "", "internal: the certificates for -serve")
+	n := flag.Int("handshakes", 2000, "handshakes per server per round")
+	rounds := flag.Int("rounds", 3, "rounds of alternation")
+	concurrency := flag.Int("c", 8, "concurrent handshakes")
+	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
+	flag.Parse()
+	log.SetFlags(0)
+	if *serveName != "" {
+		if err := serve(*serveName, *dir); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	haveNode := exec.Command("node", "--version").Run() == nil
+	fmt.Printf("tlsemit benchmark table: %s, %d cores, %s/%s, %s\n",
+		time.Now().UTC().Format(time.DateOnly), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Println("command: make bench")
+	fmt.Println()
+
+	t := &table{}
+	if err := t.goBenchmarks(*benchtime); err != nil {
+		log.Fatal(err)
+	}
+	if haveNode {
+		if err := t.nodeEvents(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := t.handshakeCPU(*n, *rounds, *concurrency, haveNode); err != nil {
+		log.Fatal(err)
+	}
+	t.print(os.Stdout)
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// measurement is one benchmark's result; a name measured in several rounds
+// keeps every sample and reports the median.
+type measurement struct {
+	ns, allocs, bytes []float64
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+type table struct {
+	m     map[string]*measurement
+	order []string
+}
+
+func (t *table) add(name string, ns, allocs, bytes float64) {
+	if t.m == nil {
+		t.m = map[string]*measurement{}
+	}
+	m, ok := t.m[name]
+	if !ok {
+		m = &measurement{}
+		t.m[name] = m
+		t.order = append(t.order, name)
+	}
+	m.ns = append(m.ns, ns)
+	if allocs >= 0 {
+		m.allocs = append(m.allocs, allocs)
+		m.bytes = append(m.bytes, bytes)
+	}
+}
+
+// goBenchmarks runs the Go benchmarks of the comparison rows in rounds,
+// one run of each per round, so that A and B alternate.
+func (t *table) goBenchmarks(benchtime string) error {
+	pkgs := []struct{ pkg, pattern string }{
+		{"./events/", "."},
+		{"./ocspfetch/", "."},
+		{"./tlsserver/", "."},
+	}
+	for round := range 3 {
+		for _, p := range pkgs {
+			fmt.Fprintf(os.Stderr, "round %d: go test -bench %s %s\n", round+1, p.pattern, p.pkg)
+			cmd := exec.Command("go", "test", "-run", "^$", "-bench", p.pattern, "-benchmem",
+				"-benchtime", benchtime, "-count", "1", p.pkg)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("go test -bench %s: %v\n%s", p.pkg, err, out)
+			}
+			t.parseGo(bytes.NewReader(out))
+		}
+	}
+	return nil
+}
+
+// parseGo reads `go test -bench` lines: name-P  N  x ns/op  y B/op  z allocs/op
+// and any custom metrics (unit ends in /op).
+func (t *table) parseGo(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i]
+		}
+		ns, allocs, b := -1.0, -1.0, -1.0
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				ns = v
+			case "allocs/op":
+				allocs = v
+			case "B/op":
+				b = v
+			default:
+				t.add(name+" "+f[i+1], v, -1, -1)
+			}
+		}
+		if ns >= 0 {
+			t.add(name, ns, allocs, b)
+		}
+	}
+}
+
+// nodeEvents runs Node's EventEmitter loop, which prints lines
+// "BenchmarkNode... <ns>".
+func (t *table) nodeEvents() error {
+	for range 3 {
+		out, err := exec.Command("node", "events/testdata/bench.js").Output()
+		if err != nil {
+			return fmt.Errorf("node events/testdata/bench.js: %v", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkNode") {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				t.add(f[0], v, -1, -1)
+			}
+		}
+	}
+	return nil
+}
+
+// handshakeCPU measures server CPU per handshake, the servers taking turns
+// round by round.
+func (t *table) handshakeCPU(n, rounds, concurrency int, withNode bool) error {
+	dir, err := os.MkdirTemp("", "benchtable")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p, err := newBenchPKI(dir)
+	if err != nil {
+		return err
+	}
+	names := []string{"crypto/tls", "tlsserver"}
+	if withNode {
+		names = append(names, "node")
+	}
+	servers := map[string]*serverProc{}
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for _, name := range names {
+		s, err := startServer(name, dir)
+		if err != nil {
+			return err
+		}
+		servers[name] = s
+		if err := handshakes(s.port, 200, concurrency, p); err != nil { // warm up
+			return fmt.Errorf("%s: %v", name, err)
+		}
+	}
+	for round := range rounds {
+		for i := range names {
+			name := names[(i+round)%len(names)]
+			s := servers[name]
+			fmt.Fprintf(os.Stderr, "round %d: %d handshakes against %s\n", round+1, n, name)
+			before, err := s.cpuTime()
+			if err != nil {
+				return err
+			}
+			if err := handshakes(s.port, n, concurrency, p); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+			after, err := s.cpuTime()
+			if err != nil {
+				return err
+			}
+			t.add("HandshakeCPU/"+name, float64((after-before)/time.Nanosecond)/float64(n), -1, -1)
+		}
+	}
+	return nil
+}
+
+// row is one line of the table: A against B with a target for A/B (or
+// B/A, when A should be faster by a factor), or, with no B, A alone against
+// an absolute target.
+type row struct {
+	group, label string
+	a, b         string
+	target       float64 // 0: none
+	invert       bool    // the target is B/A at least
+	allocs       float64 // A's allocs/op at most; -1: no target
+}
+
+var rows = []row{
+	{"events", "Emit, 1 listener, 0 args vs Node", "BenchmarkEmit1Listener0Args", "BenchmarkNodeEmit1Listener0Args", 1.5, false, 1},
+	{"events", "Emit, 1 listener, 2 args vs Node", "BenchmarkEmit1Listener2Args", "BenchmarkNodeEmit1Listener2Args", 1.5, false, 1},
+	{"events", "Emit, 10 listeners vs Node", "BenchmarkEmit10Listeners", "BenchmarkNodeEmit10Listeners", 0, false, -1},
+	{"events", "Emit, 0 listeners vs Node", "BenchmarkEmit0Listeners", "BenchmarkNodeEmit0Listeners", 0, false, 0},
+	{"events", "On+Off vs Node", "BenchmarkOnOff", "BenchmarkNodeOnOff", 0, false, -1},
+	{"events", "Emit, 1 listener: olebedev slower by", "BenchmarkEmit1Listener0Args", "BenchmarkOlebedevEmit1Listener0Args", 20, true, -1},
+	{"events", "Emit, 1 listener, 2 args: olebedev slower by", "BenchmarkEmit1Listener2Args", "BenchmarkOlebedevEmit1Listener2Args", 20, true, -1},
+	{"events", "Emit, 10 listeners: olebedev slower by", "BenchmarkEmit10Listeners", "BenchmarkOlebedevEmit10Listeners", 0, true, -1},
+	{"tlsserver", "server CPU/handshake (process) vs crypto/tls + static staple", "HandshakeCPU/tlsserver", "HandshakeCPU/crypto/tls", 1.03, false, -1},
+	{"tlsserver", "server CPU/handshake (process) vs Node tls.Server", "HandshakeCPU/tlsserver", "HandshakeCPU/node", 0.6, false, -1},
+	{"tlsserver", "server goroutine CPU/handshake (net.Pipe) vs crypto/tls", "BenchmarkHandshakeOCSP tlsserver-server-ns/hs", "BenchmarkHandshakeOCSP plain-server-ns/hs", 1.03, false, -1},
+	{"tlsserver", "heap per connection beyond crypto/tls (B)", "BenchmarkMemoryPerConnection extra-B/conn", "", 2048, false, -1},
+	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
+}
+
+func (t *table) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "group\tcomparison (A vs B)\tA\tB\tratio\ttarget\tA allocs/op\tmet\t")
+	for _, r := range rows {
+		a, b := t.m[r.a], t.m[r.b]
+		if a == nil || (r.b != "" && b == nil) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\t-\t-\tnot measured\t\n", r.group, r.label, status(a), status(b))
+			continue
+		}
+		an := median(a.ns)
+		value, bText, ratioText := an, "-", "-"
+		if b != nil {
+			bn := median(b.ns)
+			bText = fmt.Sprintf("%.1f", bn)
+			value = an / bn
+			if r.invert {
+				value = bn / an
+			}
+			ratioText = fmt.Sprintf("%.3f", value)
+		}
+		target, met := "-", "-"
+		if r.target > 0 {
+			what := "A"
+			switch {
+			case b != nil && r.invert:
+				what = "B/A"
+			case b != nil:
+				what = "A/B"
+			}
+			if r.invert {
+				target = fmt.Sprintf("%s ≥ %.3g", what, r.target)
+				met = yesNo(value >= r.target)
+			} else {
+				target = fmt.Sprintf("%s ≤ %.3g", what, r.target)
+				met = yesNo(value <= r.target)
+			}
+		}
+		allocs := "-"
+		if len(a.allocs) > 0 {
+			al := median(a.allocs)
+			allocs = fmt.Sprintf("%.0f", al)
+			if r.allocs >= 0 {
+				allocs += fmt.Sprintf(" (≤ %.0f)", r.allocs)
+				if al > r.allocs {
+					met = "NO"
+				} else if met == "-" {
+					met = "yes"
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", r.group, r.label, an, bText, ratioText, target, allocs, met)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "all measurements (median of rounds; ns/op unless a unit is named):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "name\tvalue\tB/op\tallocs/op\t")
+	for _, name := range t.order {
+		m := t.m[name]
+		if len(m.allocs) > 0 {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.0f\t\n", name, median(m.ns), median(m.bytes), median(m.allocs))
+		} else {
+			fmt.Fprintf(tw, "%s\t%.1f\t-\t-\t\n", name, median(m.ns))
+		}
+	}
+	tw.Flush()
+}
+
+func status(m *measurement) string {
+	if m == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", median(m.ns))
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
