@@ -3,7 +3,6 @@ package testpki
 import (
 	"crypto"
 	"crypto/x509"
-	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -35,7 +34,7 @@ type ResponseOptions struct {
 // OCSPResponse returns a DER OCSP response about cert, issued by ca,
 // following o. The response is well formed; whether it is acceptable is for
 // the verifier under test to decide.
-func (ca *CA) OCSPResponse(t testing.TB, cert *x509.Certificate, o ResponseOptions) []byte {
+func (ca *CA) OCSPResponse(t T, cert *x509.Certificate, o ResponseOptions) []byte {
 	t.Helper()
 	if o.ThisUpdate.IsZero() {
 		o.ThisUpdate = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)

@@ -5,8 +5,9 @@
 // signed in Go for scripted responders.
 //
 // Every key is ECDSA P-256 so a test can mint dozens of certificates in a
-// few milliseconds. Helpers take a testing.TB and call Fatal on failure, so
-// they must be called from the test's goroutine.
+// few milliseconds. Helpers take a T (a *testing.T, or Exit in a program
+// such as the demo) and call its Fatalf on failure, so in a test they must
+// be called from the test's goroutine.
 package testpki
 
 import (
@@ -18,15 +19,34 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"testing"
 	"time"
 )
+
+// T is the part of testing.TB the helpers use.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Exit is a T for programs: its Fatalf prints the message and exits with
+// status 1.
+var Exit T = exitT{}
+
+type exitT struct{}
+
+func (exitT) Helper() {}
+
+func (exitT) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
 
 // OIDMustStaple is the TLS Feature extension (RFC 7633) that marks a
 // certificate as Must-Staple when it lists status_request (5).
@@ -85,7 +105,7 @@ type LeafOptions struct {
 	Serial *big.Int
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+func newKey(t T) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -96,18 +116,18 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 
 // NewCA returns a new self-signed root CA named name, valid from an hour ago
 // for ten years.
-func NewCA(t testing.TB, name string) *CA {
+func NewCA(t T, name string) *CA {
 	t.Helper()
 	return newCA(t, name, nil)
 }
 
 // Intermediate returns a new CA named name signed by ca.
-func (ca *CA) Intermediate(t testing.TB, name string) *CA {
+func (ca *CA) Intermediate(t T, name string) *CA {
 	t.Helper()
 	return newCA(t, name, ca)
 }
 
-func newCA(t testing.TB, name string, parent *CA) *CA {
+func newCA(t T, name string, parent *CA) *CA {
 	t.Helper()
 	key := newKey(t)
 	now := time.Now()
@@ -136,7 +156,7 @@ func newCA(t testing.TB, name string, parent *CA) *CA {
 }
 
 // Issue signs a new leaf certificate with ca.
-func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
+func (ca *CA) Issue(t T, o LeafOptions) *Leaf {
 	t.Helper()
 	if len(o.DNSNames) == 0 && len(o.IPAddresses) == 0 {
 		o.DNSNames = []string{"localhost"}
@@ -185,7 +205,7 @@ func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
 // OCSPSigner returns a delegated OCSP responder certificate issued by ca.
 // With withEKU it carries id-kp-OCSPSigning, as RFC 6960 requires; without it
 // carries only clientAuth, which a correct verifier must refuse.
-func (ca *CA) OCSPSigner(t testing.TB, withEKU bool) *Leaf {
+func (ca *CA) OCSPSigner(t T, withEKU bool) *Leaf {
 	t.Helper()
 	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	name := ca.Name + " OCSP signer without EKU"
@@ -205,7 +225,7 @@ func (ca *CA) OCSPSigner(t testing.TB, withEKU bool) *Leaf {
 	})
 }
 
-func (ca *CA) sign(t testing.TB, tmpl *x509.Certificate) *Leaf {
+func (ca *CA) sign(t T, tmpl *x509.Certificate) *Leaf {
 	t.Helper()
 	key := newKey(t)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
