@@ -1,0 +1,39 @@
+// Command tlsemit-demo shows tlsemit end to end on one machine, with
+// nothing to configure: a throwaway PKI, a local OCSP responder, a
+// tlsserver.Server with ocspfetch stapling for it, and clients that check
+// what they were stapled. Every server event is printed as it happens.
+//
+//	go run ./cmd/tlsemit-demo              # the scripted tour, then exit
+//	go run ./cmd/tlsemit-demo -serve 127.0.0.1:8443   # keep serving until Ctrl-C
+//
+// The tour: a cold handshake (ocspfetch asks the responder), a warm one
+// (the staple comes from memory), a resumed one (no 'OCSPRequest' at all),
+// Node's tls.connect when node is installed, then the certificate is
+// revoked at the responder, ocspfetch's background refresh sees it, and
+// the next handshake goes on without a staple.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.serveAddr, "serve", "", "after the tour, keep serving on `ADDR` (e.g. 127.0.0.1:8443) until Ctrl-C")
+	flag.BoolVar(&cfg.noNode, "no-node", false, "skip the Node.js client even when node is installed")
+	flag.DurationVar(&cfg.validity, "validity", 6*time.Second, "lifetime of the responder's answers (ocspfetch refreshes at the midpoint)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, newTracer(os.Stdout)); err != nil {
+		fmt.Fprintln(os.Stderr, "tlsemit-demo:", err)
+		os.Exit(1)
+	}
+}
