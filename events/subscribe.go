@@ -218,3 +218,9 @@ func (e *Emitter) publish(event string, args []any) bool {
 	<-b.oe.Emit(event, p)
 	return p.delivered > 0
 }
+
+// Subscriptions returns the number of live channel subscriptions made with
+// On. Code that skips an emission when nobody listens (to save building its
+// arguments) must check it as well as ListenerCount, or subscribers would
+// miss the event.
+func (e *Emitter) Subscriptions() int { return int(e.nsubs.Load()) }

@@ -170,3 +170,20 @@ func TestNoSubscriberCost(t *testing.T) {
 		t.Fatalf("Emit after the subscription ended allocates %v", n)
 	}
 }
+
+func TestSubscriptionsCount(t *testing.T) {
+	var e events.Emitter
+	if n := e.Subscriptions(); n != 0 {
+		t.Fatalf("Subscriptions() = %d on a new emitter", n)
+	}
+	a := events.On(context.Background(), &e, "a", 1)
+	b := events.On(context.Background(), &e, "*", 1)
+	if n := e.Subscriptions(); n != 2 {
+		t.Fatalf("Subscriptions() = %d with two, want 2", n)
+	}
+	a.Cancel()
+	b.Cancel()
+	if n := e.Subscriptions(); n != 0 {
+		t.Fatalf("Subscriptions() = %d after Cancel, want 0", n)
+	}
+}
