@@ -18,6 +18,7 @@ type UnhandledError struct {
 // Code returns Node's error code, "ERR_UNHANDLED_ERROR".
 func (e *UnhandledError) Code() string { return "ERR_UNHANDLED_ERROR" }
 
+// Error describes the unhandled value.
 func (e *UnhandledError) Error() string {
 	if e.Context == nil {
 		return "events: unhandled error (ERR_UNHANDLED_ERROR)"
@@ -39,6 +40,7 @@ type MaxListenersExceededWarning struct {
 	Count int
 }
 
+// Error is the warning's text, as Node prints it.
 func (w *MaxListenersExceededWarning) Error() string {
 	return fmt.Sprintf("MaxListenersExceededWarning: possible EventEmitter memory leak detected. "+
 		"%d %q listeners added. Use SetMaxListeners to increase the limit", w.Count, w.Event)
