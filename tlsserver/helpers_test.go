@@ -172,10 +172,10 @@ func (s *stripStatusRequest) Write(p []byte) (int, error) {
 
 // renameExt renames extension from to to in the ClientHello record b.
 func renameExt(b []byte, from, to uint16) {
-	i := 5 + 4 + 2 + 32 // record header, handshake header, version, random
-	i += 1 + int(b[i])  // session id
+	i := 5 + 4 + 2 + 32                   // record header, handshake header, version, random
+	i += 1 + int(b[i])                    // session id
 	i += 2 + (int(b[i])<<8 | int(b[i+1])) // cipher suites
-	i += 1 + int(b[i]) // compression
+	i += 1 + int(b[i])                    // compression
 	end := i + 2 + (int(b[i])<<8 | int(b[i+1]))
 	for i += 2; i+4 <= end; {
 		typ := uint16(b[i])<<8 | uint16(b[i+1])

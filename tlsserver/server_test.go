@@ -224,7 +224,10 @@ func TestSNI(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan ocspArgs, 1)
-	srv.OnOCSPRequest(func(cert, issuer []byte, cb tlsserver.OCSPCallback) { got <- ocspArgs{cert: cert, issuer: issuer}; cb(nil, nil) })
+	srv.OnOCSPRequest(func(cert, issuer []byte, cb tlsserver.OCSPCallback) {
+		got <- ocspArgs{cert: cert, issuer: issuer}
+		cb(nil, nil)
+	})
 	dial := func(name string) (*x509.Certificate, ocspArgs, error) {
 		cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: name, InsecureSkipVerify: true}
 		c, err := tsDial(srv, cfg)

@@ -1,0 +1,191 @@
+//go:build linux
+
+package tlsserver_test
+
+import (
+	"crypto/tls"
+	"net"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+// threadCPU returns the calling thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), nanosecond-precise.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+type benchEnv struct {
+	cert   tls.Certificate
+	staple []byte
+	client *tls.Config
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	ca := testpki.NewCA(b, "bench root")
+	leaf := ca.Issue(b, testpki.LeafOptions{})
+	return &benchEnv{
+		cert:   leaf.TLSCertificate(true),
+		staple: ca.OCSPResponse(b, leaf.Cert, testpki.ResponseOptions{}),
+		client: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, ServerName: "localhost"},
+	}
+}
+
+// plainHandshake runs one crypto/tls server handshake with a static
+// OCSPStaple and returns the server goroutine's CPU time and the conns.
+func (e *benchEnv) plainHandshake(b *testing.B, cfg *tls.Config) (time.Duration, *tls.Conn, *tls.Conn) {
+	cs, ss := net.Pipe()
+	res := make(chan time.Duration, 1)
+	srv := tls.Server(ss, cfg)
+	go func() {
+		runtime.LockOSThread()
+		t0 := threadCPU()
+		err := srv.Handshake()
+		d := threadCPU() - t0
+		runtime.UnlockOSThread()
+		if err != nil {
+			d = -1
+		}
+		res <- d
+	}()
+	c := tls.Client(cs, e.client)
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	d := <-res
+	if d < 0 || len(c.ConnectionState().OCSPResponse) == 0 {
+		b.Fatal("plain handshake failed or no staple")
+	}
+	return d, c, srv
+}
+
+// emitServer is a tlsserver whose 'OCSPRequest' listener answers from
+// memory; 'connection' and 'secureConnection' (same goroutine as the
+// handshake) measure the handshake goroutine's CPU time.
+type emitServer struct {
+	srv  *tlsserver.Server
+	res  chan time.Duration
+	conn chan *tls.Conn
+}
+
+func (e *benchEnv) newEmitServer(b *testing.B) *emitServer {
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{e.cert}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	es := &emitServer{srv: srv, res: make(chan time.Duration, 1), conn: make(chan *tls.Conn, 1)}
+	var t0 time.Duration
+	srv.OnConnection(func(net.Conn) {
+		runtime.LockOSThread()
+		t0 = threadCPU()
+	})
+	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) { cb(nil, e.staple) })
+	srv.OnSecureConnection(func(c *tls.Conn) {
+		d := threadCPU() - t0
+		runtime.UnlockOSThread()
+		es.res <- d
+		es.conn <- c
+	})
+	srv.OnTLSClientError(func(err error, _ net.Conn) {
+		runtime.UnlockOSThread()
+		b.Error(err)
+		es.res <- -1
+	})
+	return es
+}
+
+func (es *emitServer) handshake(b *testing.B, e *benchEnv) (time.Duration, *tls.Conn, *tls.Conn) {
+	cs, ss := net.Pipe()
+	es.srv.ServeConn(ss)
+	c := tls.Client(cs, e.client)
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	d := <-es.res
+	if d < 0 || len(c.ConnectionState().OCSPResponse) == 0 {
+		b.Fatal("handshake failed or no staple")
+	}
+	return d, c, <-es.conn
+}
+
+// BenchmarkHandshakeOCSP alternates, handshake by handshake, a plain
+// crypto/tls server serving a static OCSPStaple and a tlsserver whose
+// 'OCSPRequest' listener answers from memory (same certificate, full TLS
+// 1.3 handshakes over net.Pipe). It reports the server goroutine's CPU
+// time per handshake for both and their ratio (target ≤ 1.03).
+func BenchmarkHandshakeOCSP(b *testing.B) {
+	e := newBenchEnv(b)
+	static := e.cert
+	static.OCSPStaple = e.staple
+	plainCfg := &tls.Config{Certificates: []tls.Certificate{static}, MinVersion: tls.VersionTLS13}
+	es := e.newEmitServer(b)
+	defer es.srv.Close()
+	var plain, emit time.Duration
+	for i := 0; b.Loop(); i++ {
+		for k := range 2 {
+			var d time.Duration
+			var c, s *tls.Conn
+			if (i+k)%2 == 0 {
+				d, c, s = e.plainHandshake(b, plainCfg)
+				plain += d
+			} else {
+				d, c, s = es.handshake(b, e)
+				emit += d
+			}
+			c.NetConn().Close()
+			s.Close()
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(plain.Nanoseconds())/n, "plain-server-ns/hs")
+	b.ReportMetric(float64(emit.Nanoseconds())/n, "tlsserver-server-ns/hs")
+	b.ReportMetric(float64(emit)/float64(plain), "ratio")
+}
+
+// BenchmarkMemoryPerConnection measures the heap held per established
+// connection by tlsserver beyond plain crypto/tls (target ≤ 2048 B).
+func BenchmarkMemoryPerConnection(b *testing.B) {
+	const n = 200
+	e := newBenchEnv(b)
+	static := e.cert
+	static.OCSPStaple = e.staple
+	plainCfg := &tls.Config{Certificates: []tls.Certificate{static}, MinVersion: tls.VersionTLS13}
+	es := e.newEmitServer(b)
+	defer es.srv.Close()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	measure := func(hs func() (*tls.Conn, *tls.Conn)) float64 {
+		var keep []*tls.Conn
+		before := heap()
+		for range n {
+			c, s := hs()
+			keep = append(keep, c, s)
+		}
+		after := heap()
+		for _, c := range keep {
+			c.NetConn().Close()
+		}
+		return float64(after-before) / n
+	}
+	var plainB, emitB float64
+	for b.Loop() {
+		plainB += measure(func() (*tls.Conn, *tls.Conn) { _, c, s := e.plainHandshake(b, plainCfg); return c, s })
+		emitB += measure(func() (*tls.Conn, *tls.Conn) { _, c, s := es.handshake(b, e); return c, s })
+	}
+	b.ReportMetric(plainB/float64(b.N), "plain-B/conn")
+	b.ReportMetric(emitB/float64(b.N), "tlsserver-B/conn")
+	b.ReportMetric((emitB-plainB)/float64(b.N), "extra-B/conn")
+}
