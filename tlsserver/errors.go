@@ -19,6 +19,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns the message, with the code and the cause.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("tlsserver: %s (%s): %v", e.Msg, e.Code, e.Err)
@@ -81,6 +82,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error describes the panic.
 func (p *PanicError) Error() string { return fmt.Sprintf("%q listener panic: %v", p.Event, p.Value) }
 
 // Unwrap returns Value when it is an error.
