@@ -1,0 +1,197 @@
+package tlsserver_test
+
+// FuzzServeConn: raw client bytes into a server connection.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+// fuzzConn is an in-memory client connection that sends data, then EOF,
+// and swallows what the server writes.
+type fuzzConn struct {
+	mu     sync.Mutex
+	data   []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newFuzzConn(data []byte) *fuzzConn {
+	return &fuzzConn{data: data, closed: make(chan struct{})}
+}
+
+func (c *fuzzConn) Read(p []byte) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
+func (c *fuzzConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+		return len(p), nil
+	}
+}
+
+func (c *fuzzConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *fuzzConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 443} }
+func (c *fuzzConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
+func (c *fuzzConn) SetDeadline(time.Time) error      { return nil }
+func (c *fuzzConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *fuzzConn) SetWriteDeadline(time.Time) error { return nil }
+
+// fuzzUnwrap finds the *fuzzConn under a connection the server reports.
+func fuzzUnwrap(c net.Conn) *fuzzConn {
+	for range 4 {
+		if fc, ok := c.(*fuzzConn); ok {
+			return fc
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = nc.NetConn()
+	}
+	return nil
+}
+
+// FuzzServeConn feeds arbitrary bytes, as a client's, to a server with
+// every hook a ClientHello can reach ('OCSPRequest' for status_request,
+// SNI contexts, 'keylog', 'newSession'/'resumeSession'). For every input the
+// server neither panics nor hangs: the connection is closed, and
+// 'tlsClientError' is emitted exactly once for it (the bytes end before any
+// handshake could complete). Every 32nd input, and the first, a real client
+// then completes a handshake with its staple: the server still serves.
+func FuzzServeConn(f *testing.F) {
+	ca := testpki.NewCA(f, "fuzz root")
+	def := ca.Issue(f, testpki.LeafOptions{DNSNames: []string{"localhost"}})
+	other := ca.Issue(f, testpki.LeafOptions{DNSNames: []string{"other.fuzz.test"}})
+	wild := ca.Issue(f, testpki.LeafOptions{DNSNames: []string{"*.wild.fuzz.test"}})
+	staple := ca.OCSPResponse(f, def.Cert, testpki.ResponseOptions{Status: ocsp.Good})
+	srv, err := tlsserver.New(tlsserver.Options{
+		Certificates:     []tls.Certificate{def.TLSCertificate(true)},
+		HandshakeTimeout: 5 * time.Second,
+		Config:           &tls.Config{NextProtos: []string{"h2", "http/1.1"}},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for name, l := range map[string]*testpki.Leaf{"other.fuzz.test": other, "*.wild.fuzz.test": wild} {
+		c := l.TLSCertificate(true)
+		if err := srv.AddContext(name, &c); err != nil {
+			f.Fatal(err)
+		}
+	}
+	srv.OnOCSPRequest(func(cert, issuer []byte, cb tlsserver.OCSPCallback) {
+		if bytes.Equal(cert, def.DER) {
+			cb(nil, staple)
+			return
+		}
+		cb(nil, nil)
+	})
+	srv.OnKeylog(func([]byte, net.Conn) {})
+	srv.OnNewSession(func(id, data []byte, done func()) { done() })
+	srv.OnResumeSession(func(id []byte, cb func(error, []byte)) { cb(nil, nil) })
+
+	var mu sync.Mutex
+	reports := map[*fuzzConn]int{}
+	var twice atomic.Int32
+	reported := make(chan *fuzzConn, 16)
+	srv.OnTLSClientError(func(err error, conn net.Conn) {
+		fc := fuzzUnwrap(conn)
+		if fc == nil {
+			return // the real client's connection
+		}
+		mu.Lock()
+		reports[fc]++
+		n := reports[fc]
+		mu.Unlock()
+		if n > 1 {
+			twice.Add(1)
+		}
+		reported <- fc
+	})
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+
+	var inputs atomic.Int64
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newFuzzConn(data)
+		srv.ServeConn(c)
+		select {
+		case <-c.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server never closed the connection")
+		}
+		deadline := time.After(10 * time.Second)
+		for got := false; !got; {
+			select {
+			case fc := <-reported:
+				got = fc == c
+			case <-deadline:
+				t.Fatal("no 'tlsClientError' for a connection that ended before its handshake")
+			}
+		}
+		mu.Lock()
+		n := reports[c]
+		delete(reports, c)
+		mu.Unlock()
+		if n != 1 || twice.Load() != 0 {
+			t.Fatalf("'tlsClientError' emitted %d times for this connection (%d repeats so far)", n, twice.Load())
+		}
+		for i := 0; srv.Connections() != 0; i++ {
+			if i == 1000 {
+				t.Fatalf("%d connections still tracked after the connection ended", srv.Connections())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if inputs.Add(1)%32 != 1 {
+			return
+		}
+		cli, sc := net.Pipe()
+		defer cli.Close()
+		srv.ServeConn(sc)
+		cli.SetDeadline(time.Now().Add(10 * time.Second))
+		tc := tls.Client(cli, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("a normal client after this input: %v", err)
+		}
+		if !bytes.Equal(tc.ConnectionState().OCSPResponse, staple) {
+			t.Fatal("a normal client after this input got no staple")
+		}
+		tc.Close()
+	})
+}
