@@ -120,7 +120,7 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 	if accepted && s.maxConns > 0 && len(s.conns) >= s.maxConns {
 		s.mu.Unlock()
 		raw.Close()
-		if s.ListenerCount(EventDrop) > 0 {
+		if s.observed(EventDrop) {
 			if err := s.safeEmit(EventDrop, DropInfo{LocalAddr: raw.LocalAddr(), RemoteAddr: raw.RemoteAddr()}); err != nil {
 				s.log.Error("tlsserver: 'drop' listener panicked", "err", err)
 			}
@@ -141,7 +141,7 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 func (c *serverConn) serve() {
 	s := c.s
 	c.tls = tls.Server(c, c.sc.config)
-	if s.ListenerCount(EventConnection) > 0 {
+	if s.observed(EventConnection) {
 		if err := s.safeEmit(EventConnection, c.Conn); err != nil {
 			c.destroy(err)
 		}
@@ -171,8 +171,10 @@ func (c *serverConn) serve() {
 	// Forget what only the handshake needed.
 	c.hello, c.cert, c.entry, c.ocsp = nil, nil, nil, events.Snapshot{}
 	owned := false
-	if s.ListenerCount(EventSecureConnection) > 0 {
-		owned = true
+	if s.observed(EventSecureConnection) {
+		// A callback listener takes the connection, as in Node; a channel
+		// subscription only observes it.
+		owned = s.ListenerCount(EventSecureConnection) > 0
 		if err := s.safeEmit(EventSecureConnection, c.tls); err != nil {
 			c.destroy(err)
 			return
@@ -256,7 +258,7 @@ func (c *serverConn) report(err error) {
 	}
 	s := c.s
 	s.log.Debug("tlsserver: client error", "remote", c.RemoteAddr(), "err", err)
-	if s.ListenerCount(EventTLSClientError) == 0 {
+	if !s.observed(EventTLSClientError) {
 		return
 	}
 	var conn net.Conn = c.tls

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/tlsemit/tlsemit/internal/testpki"
@@ -22,9 +21,8 @@ type exampleEnv struct {
 }
 
 func newExample() *exampleEnv {
-	var tb testing.TB = &testing.B{} // testpki only calls Fatal on failure
-	ca := testpki.NewCA(tb, "example root")
-	p := &tsPKI{ca: ca, leaf: ca.Issue(tb, testpki.LeafOptions{})}
+	ca := testpki.NewCA(testpki.Exit, "example root")
+	p := &tsPKI{ca: ca, leaf: ca.Issue(testpki.Exit, testpki.LeafOptions{})}
 	srv, err := tlsserver.New(tlsserver.Options{
 		Certificates:     []tls.Certificate{p.leaf.TLSCertificate(true)},
 		HandshakeTimeout: 5 * time.Second,

@@ -188,7 +188,7 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 		l.Close()
 		return err
 	}
-	if s.ListenerCount(EventListening) > 0 {
+	if s.observed(EventListening) {
 		if err := s.safeEmit(EventListening); err != nil {
 			s.log.Error("tlsserver: 'listening' listener panicked", "err", err)
 		}
@@ -357,7 +357,7 @@ func (s *Server) checkDrained() {
 	s.closeEmitted = true
 	close(s.drained)
 	s.mu.Unlock()
-	if s.ListenerCount(EventClose) > 0 {
+	if s.observed(EventClose) {
 		if err := s.safeEmit(EventClose); err != nil {
 			s.log.Error("tlsserver: 'close' listener panicked", "err", err)
 		}
@@ -384,6 +384,13 @@ func (s *Server) emitError(err error) {
 	if perr := s.safeEmit(EventError, err); perr != nil {
 		s.log.Error("tlsserver: 'error' listener panicked", "err", perr)
 	}
+}
+
+// observed reports whether anyone would receive event: a listener or a
+// channel subscription (events.On). Emissions nobody receives are skipped,
+// which saves building their arguments.
+func (s *Server) observed(event string) bool {
+	return s.ListenerCount(event) > 0 || s.Subscriptions() > 0
 }
 
 // safeEmit emits event and turns a listener's panic into an error wrapping
