@@ -45,12 +45,8 @@ func (e *Emitter) EmitSnapshot(s Snapshot, args ...any) bool {
 		if !same && !holds(s.ls, l) {
 			continue
 		}
-		if l.once {
-			// As in call: only one emit runs a once listener.
-			if !l.fired.CompareAndSwap(false, true) {
-				continue
-			}
-			e.removeEntry(s.event, l)
+		if l.once && !e.claimOnce(s.event, l) {
+			continue
 		}
 		called = true
 		l.fn(args...)
