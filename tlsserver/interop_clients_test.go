@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
@@ -59,7 +60,7 @@ func stapleServer(t *testing.T, cfg *tls.Config) (*tlsserver.Server, *testpki.CA
 func port(srv *tlsserver.Server) int { return srv.Addr().(*net.TCPAddr).Port }
 
 func TestOpenSSLClientSeesStaple(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testenv.RequireTool(t, "openssl")
 	srv, ca, _, requests := stapleServer(t, nil)
 	caPath, _ := ca.WritePEM(t.TempDir())
 	for _, version := range []string{"-tls1_2", "-tls1_3"} {
@@ -96,7 +97,7 @@ func TestOpenSSLClientSeesStaple(t *testing.T) {
 }
 
 func TestNodeClientReceivesStapleBytes(t *testing.T) {
-	node := requireTool(t, "node")
+	node := testenv.RequireTool(t, "node")
 	srv, ca, resp, _ := stapleServer(t, nil)
 	caPath, _ := ca.WritePEM(t.TempDir())
 	script := `
@@ -118,7 +119,7 @@ s.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });
 }
 
 func TestCurlOverHTTP1AndHTTP2(t *testing.T) {
-	curl := requireTool(t, "curl")
+	curl := testenv.RequireTool(t, "curl")
 	srv, ca, _, _ := stapleServer(t, &tls.Config{NextProtos: []string{"h2", "http/1.1"}})
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "proto=%s tls=%v", r.Proto, r.TLS != nil)

@@ -34,6 +34,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tlsemit/tlsemit/events"
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
@@ -231,18 +232,6 @@ func (p *differentialPKI) configure(t *testing.T, sc *scenario) (tlsserver.Optio
 		opts.HandshakeTimeout = time.Duration(sc.HandshakeTimeoutMs) * time.Millisecond
 	}
 	return opts, contexts
-}
-
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (CI=true) but was not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return path
 }
 
 // runNodeClient runs node-client.js against port and returns one result per
@@ -553,7 +542,7 @@ func differentialScenarios() []scenario {
 }
 
 func TestDifferentialAgainstNode(t *testing.T) {
-	node := requireTool(t, "node")
+	node := testenv.RequireTool(t, "node")
 	p := newDifferentialPKI(t)
 	for _, sc := range differentialScenarios() {
 		t.Run(sc.Name, func(t *testing.T) {

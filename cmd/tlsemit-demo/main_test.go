@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/testenv"
 )
 
 // TestDemoBinary builds and runs the demo as `make demo` does and checks its
@@ -19,7 +20,7 @@ func TestDemoBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	requireNode := os.Getenv("CI") == "true"
+	requireNode := testenv.CI()
 	bin := filepath.Join(t.TempDir(), "tlsemit-demo")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -89,12 +90,7 @@ func (s *syncBuffer) String() string {
 // prints into a shell, and checks that curl accepts the staple; then
 // Ctrl-C (here: the context) shuts it down gracefully.
 func TestServeModeLinesWork(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is required with CI=true")
-		}
-		t.Skip("curl not installed")
-	}
+	testenv.RequireTool(t, "curl")
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

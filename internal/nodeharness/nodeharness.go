@@ -8,24 +8,17 @@ package nodeharness
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/tlsemit/tlsemit/internal/testenv"
 )
 
 // Require returns the path of node, skipping t when it is missing, or
 // failing t when CI=true.
 func Require(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("node")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("nodeharness: node not found in PATH and CI=true: install Node.js (v20) to run this test: %v", err)
-	}
-	t.Skipf("nodeharness: node not found in PATH (%v); set CI=true to make this a failure", err)
-	return ""
+	return testenv.RequireTool(t, "node")
 }
 
 // Run runs node with script and args and returns its standard output. A

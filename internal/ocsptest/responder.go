@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -72,12 +73,7 @@ type entry struct {
 func Required(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("ocsptest: %s is required with CI=true but not found in PATH: %v", tool, err)
-			}
-			t.Skipf("ocsptest: %s not found in PATH (set CI=true to make this a failure)", tool)
-		}
+		testenv.RequireTool(t, tool)
 	}
 }
 
