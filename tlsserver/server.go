@@ -80,8 +80,10 @@ type Options struct {
 	// HandshakeTimeout bounds a handshake, from accept to completion,
 	// including time spent waiting for listener callbacks. Zero means
 	// DefaultHandshakeTimeout (Node's 120 s); negative disables it. On expiry
-	// the connection is destroyed and 'tlsClientError' is emitted with
-	// ErrHandshakeTimeout (Node leaves the socket open).
+	// the connection is destroyed at once and 'tlsClientError' is emitted
+	// with ErrHandshakeTimeout (Node leaves the socket open). A listener that
+	// blocks the handshake's goroutine delays that emission until it returns;
+	// the connection is closed all the same.
 	HandshakeTimeout time.Duration
 	// SNICallback, when set, selects the certificate for a client that sent
 	// a server name (Node calls it only then). A nil certificate with a nil

@@ -25,8 +25,8 @@ import (
 func main() {
 	serveName := flag.String("serve", "", "internal: run one handshake server (crypto/tls or tlsserver)")
 	dir := flag.String("dir", "", "internal: the certificates for -serve")
-	n := flag.Int("handshakes", 2000, "handshakes per server per round")
-	rounds := flag.Int("rounds", 3, "rounds of alternation")
+	n := flag.Int("handshakes", 3000, "handshakes per server per round")
+	rounds := flag.Int("rounds", 5, "rounds of alternation")
 	concurrency := flag.Int("c", 8, "concurrent handshakes")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	flag.Parse()
