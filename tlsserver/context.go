@@ -167,29 +167,45 @@ func (s *Server) SetSecureContext(opts Options) error {
 func (s *Server) storeContext(sc *secureContext) {
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
-	sc.config.SetSessionTicketKeys([][32]byte{ticketKey(s.keys)})
+	sc.config.SetSessionTicketKeys(s.ticketKeysLocked())
 	s.sc.Store(sc)
 }
 
-// TicketKeys returns the 48 bytes of session ticket keys, in Node's
-// getTicketKeys form. They are random when the server is made, as in Node.
+func (s *Server) ticketKeysLocked() [][32]byte {
+	ks := make([][32]byte, len(s.keys))
+	for i, k := range s.keys {
+		ks[i] = ticketKey(k)
+	}
+	return ks
+}
+
+// TicketKeys returns the 48 bytes of the session ticket key that encrypts,
+// in Node's getTicketKeys form. It is random when the server is made, as
+// in Node.
 func (s *Server) TicketKeys() []byte {
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
-	return append([]byte(nil), s.keys[:]...)
+	return append([]byte(nil), s.keys[0][:]...)
 }
 
 // SetTicketKeys replaces the session ticket keys (Node's setTicketKeys):
-// k must be 48 bytes. crypto/tls takes a 32-byte key; the server uses the
-// SHA-256 of k, so servers given the same k accept each other's tickets.
-// Tickets issued under the previous keys are no longer accepted.
-func (s *Server) SetTicketKeys(k []byte) error {
-	if len(k) != 48 {
+// each key must be 48 bytes. The first encrypts new tickets; all decrypt.
+// crypto/tls takes a 32-byte key; the server uses the SHA-256 of each, so
+// servers given the same keys accept each other's tickets.
+func (s *Server) SetTicketKeys(keys ...[]byte) error {
+	if len(keys) == 0 {
 		return ErrTicketKeys
+	}
+	ks := make([][48]byte, len(keys))
+	for i, k := range keys {
+		if len(k) != 48 {
+			return ErrTicketKeys
+		}
+		copy(ks[i][:], k)
 	}
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
-	copy(s.keys[:], k)
-	s.sc.Load().config.SetSessionTicketKeys([][32]byte{ticketKey(s.keys)})
+	s.keys = ks
+	s.sc.Load().config.SetSessionTicketKeys(s.ticketKeysLocked())
 	return nil
 }

@@ -133,7 +133,7 @@ type Server struct {
 	sc       atomic.Pointer[secureContext]
 	contexts atomic.Pointer[[]*sniContext]
 	ctxMu    sync.Mutex // serializes AddContext, SetSecureContext, SetTicketKeys
-	keys     [48]byte   // guarded by ctxMu
+	keys     [][48]byte // guarded by ctxMu; the first encrypts
 
 	mu           sync.Mutex
 	conns        map[*serverConn]struct{}
@@ -166,7 +166,8 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if _, err := rand.Read(s.keys[:]); err != nil {
+	s.keys = make([][48]byte, 1)
+	if _, err := rand.Read(s.keys[0][:]); err != nil {
 		return nil, err
 	}
 	sc, err := s.newSecureContext(opts)
