@@ -1,0 +1,268 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultPrefix          = "tlsemit:"
+	DefaultSessionTTL      = 300 * time.Second // Node's sessionTimeout
+	DefaultTicketKeyPeriod = time.Hour
+	DefaultTicketLifetime  = 24 * time.Hour
+
+	// MinSecretSize is the least Secret New accepts.
+	MinSecretSize = 32
+
+	// OpTimeout bounds every Redis call the fleet makes: well inside a
+	// handshake's budget (ocspfetch waits 2 s by default, Node 120 s), so a
+	// slow or hung Redis costs resumption or sharing, never a handshake.
+	OpTimeout = 250 * time.Millisecond
+)
+
+// ErrClosed is returned for work asked of a closed Fleet.
+var ErrClosed = errors.New("fleet: closed")
+
+// Options configure a Fleet.
+type Options struct {
+	// Redis is the shared store: a single node, Sentinel or Cluster client.
+	// Required. The Fleet does not close it. Clients made with
+	// ContextTimeoutEnabled honour the fleet's deadlines on the socket
+	// itself; with others the fleet stops waiting at the deadline and the
+	// call ends at the client's own timeouts.
+	Redis redis.UniversalClient
+	// Prefix starts every key the fleet writes; fleets with different
+	// prefixes share a Redis without touching each other's data. It must
+	// not contain '{' or '}' (the fleet sets its own Cluster hash tags).
+	// Empty means DefaultPrefix.
+	Prefix string
+	// Secret seals session state and ticket keys at rest; at least
+	// MinSecretSize bytes, the same on every member. Required.
+	Secret []byte
+	// SessionTTL is how long a session stored by Sessions can resume. Zero
+	// means DefaultSessionTTL.
+	SessionTTL time.Duration
+	// TicketKeyPeriod is how often the fleet's ticket-encrypting key
+	// changes. Zero means DefaultTicketKeyPeriod.
+	TicketKeyPeriod time.Duration
+	// TicketLifetime is how long a ticket stays resumable: older keys are
+	// kept for decryption that long. Zero means DefaultTicketLifetime.
+	TicketLifetime time.Duration
+	// Logger receives Redis outages and recoveries, and values that do not
+	// open. Nil: silent.
+	Logger *slog.Logger
+}
+
+// Fleet shares OCSP staples, TLS sessions and session-ticket keys among
+// servers through Redis. Make one per process with New; its methods are
+// safe for concurrent use.
+type Fleet struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	ttl     time.Duration
+	period  time.Duration
+	life    time.Duration
+	log     *slog.Logger
+	inline  bool // the client honours context deadlines on its sockets
+	now     func() time.Time
+	session *sealer
+	ticket  *sealer
+
+	sessions, tickets, staples health
+
+	mu       sync.Mutex
+	closed   bool
+	detaches map[uint64]func() // Sessions registrations, undone by Close
+	nextReg  uint64
+	rot      *rotator
+	wg       sync.WaitGroup // goroutines started for Redis calls and loops
+	done     chan struct{}
+}
+
+// New returns a Fleet for opts. It fails without a Redis client, with a
+// Secret shorter than MinSecretSize, or with a malformed option; it does
+// not contact Redis.
+func New(opts Options) (*Fleet, error) {
+	if opts.Redis == nil {
+		return nil, errors.New("fleet: Options.Redis is required")
+	}
+	if len(opts.Secret) < MinSecretSize {
+		return nil, fmt.Errorf("fleet: Options.Secret must be at least %d bytes, got %d", MinSecretSize, len(opts.Secret))
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("fleet: Options.Prefix %q contains '{' or '}'", opts.Prefix)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"SessionTTL", opts.SessionTTL}, {"TicketKeyPeriod", opts.TicketKeyPeriod}, {"TicketLifetime", opts.TicketLifetime}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("fleet: Options.%s is negative", d.name)
+		}
+	}
+	f := &Fleet{
+		rdb:      opts.Redis,
+		prefix:   cmpOr(opts.Prefix, DefaultPrefix),
+		ttl:      cmpOr(opts.SessionTTL, DefaultSessionTTL),
+		period:   cmpOr(opts.TicketKeyPeriod, DefaultTicketKeyPeriod),
+		life:     cmpOr(opts.TicketLifetime, DefaultTicketLifetime),
+		log:      opts.Logger,
+		now:      time.Now,
+		detaches: make(map[uint64]func()),
+		done:     make(chan struct{}),
+	}
+	if f.period < time.Second {
+		return nil, errors.New("fleet: Options.TicketKeyPeriod must be at least a second")
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.inline = honoursDeadlines(opts.Redis)
+	var err error
+	if f.session, err = newSealer(opts.Secret, "session"); err != nil {
+		return nil, err
+	}
+	if f.ticket, err = newSealer(opts.Secret, "ticket-key"); err != nil {
+		return nil, err
+	}
+	f.sessions.name, f.tickets.name, f.staples.name = "sessions", "ticket keys", "staples"
+	return f, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// honoursDeadlines reports whether the client applies context deadlines to
+// its sockets, so that a call can run on the caller's goroutine.
+func honoursDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// Close stops ticket-key rotation, detaches every Sessions registration and
+// waits for the fleet's Redis calls in flight. Servers keep their last
+// ticket keys. The Redis client is not closed. Close is idempotent.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		f.wg.Wait()
+		return nil
+	}
+	f.closed = true
+	close(f.done)
+	detaches := make([]func(), 0, len(f.detaches))
+	for _, d := range f.detaches {
+		detaches = append(detaches, d)
+	}
+	f.mu.Unlock()
+	for _, d := range detaches {
+		d()
+	}
+	f.wg.Wait()
+	return nil
+}
+
+// do runs op with a deadline of OpTimeout and returns by then, whether or
+// not the client honours the deadline.
+func do[T any](f *Fleet, op func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
+	defer cancel()
+	if f.inline {
+		return op(ctx)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	res := make(chan result, 1)
+	if !f.goTracked(func() {
+		v, err := op(ctx)
+		res <- result{v, err}
+	}) {
+		var zero T
+		return zero, ErrClosed
+	}
+	select {
+	case r := <-res:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// goTracked runs fn in a goroutine that Close waits for, unless the fleet
+// is closed.
+func (f *Fleet) goTracked(fn func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+func (f *Fleet) isClosed() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// health tracks whether a feature's Redis calls work, so that an outage is
+// logged once when it starts and once when it ends, not per handshake.
+type health struct {
+	name     string
+	failing  atomic.Bool
+	lastJunk atomic.Int64 // unix nanos of the last logged unreadable value
+}
+
+func (f *Fleet) failed(h *health, op string, err error) {
+	if !h.failing.Swap(true) {
+		f.log.Warn("fleet: Redis unavailable; "+h.name+" degrade until it answers", "op", op, "err", err)
+	}
+}
+
+func (f *Fleet) succeeded(h *health) {
+	if h.failing.Swap(false) {
+		f.log.Info("fleet: Redis answers again for " + h.name)
+	}
+}
+
+// junk logs, at most once a minute per feature, a value under the prefix
+// that could not be used.
+func (f *Fleet) junk(h *health, key string, err error) {
+	now := f.now().UnixNano()
+	last := h.lastJunk.Load()
+	if now-last < int64(time.Minute) || !h.lastJunk.CompareAndSwap(last, now) {
+		return
+	}
+	f.log.Warn("fleet: ignoring unreadable value", "feature", h.name, "key", key, "err", err)
+}

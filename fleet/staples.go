@@ -1,0 +1,94 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/ocspfetch"
+)
+
+// maxStapleValue bounds what a staple read takes from Redis. ocspfetch
+// verifies (and size-checks) whatever it loads; this only keeps a huge
+// value from being read whole.
+const maxStapleValue = 1 << 20
+
+// stapleTTLWithoutNextUpdate is how long a response without NextUpdate is
+// kept, as ocspfetch serves one (ocspfetch.NoNextUpdateLifetime).
+const stapleTTLWithoutNextUpdate = ocspfetch.NoNextUpdateLifetime
+
+// Store returns an ocspfetch.Store that shares verified OCSP responses
+// among the fleet's members: give it to every member's ocspfetch.Options.
+// Staples are public and every Fetcher verifies what it loads, so Redis is
+// trusted for availability only. A response expires from Redis at its
+// NextUpdate. Calls are bounded by OpTimeout; an unavailable Redis is a
+// cache miss to the Fetcher, which then asks the responder itself.
+func (f *Fleet) Store() ocspfetch.Store { return &stapleStore{f: f} }
+
+type stapleStore struct{ f *Fleet }
+
+func (s *stapleStore) name(key string) string { return s.f.prefix + "ocsp:" + key }
+
+// Load returns the response stored under key.
+func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
+	f := s.f
+	name := s.name(key)
+	val, err := do(f, func(opCtx context.Context) ([]byte, error) {
+		ctx, cancel := mergeDone(opCtx, ctx)
+		defer cancel()
+		return f.rdb.GetRange(ctx, name, 0, maxStapleValue).Bytes()
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		f.failed(&f.staples, "GETRANGE", err)
+		return nil, err
+	}
+	f.succeeded(&f.staples)
+	if len(val) == 0 {
+		return nil, ocspfetch.ErrCacheMiss
+	}
+	if len(val) > maxStapleValue {
+		f.junk(&f.staples, name, errors.New("value too large"))
+		return nil, ocspfetch.ErrCacheMiss
+	}
+	return val, nil
+}
+
+// Store saves der under key until the response's NextUpdate.
+func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
+	f := s.f
+	ttl := stapleTTLWithoutNextUpdate
+	if r, err := ocsp.ParseResponse(der, nil); err == nil && !r.NextUpdate.IsZero() {
+		ttl = time.Until(r.NextUpdate)
+	}
+	if ttl <= 0 {
+		return nil // nothing worth sharing
+	}
+	_, err := do(f, func(opCtx context.Context) (string, error) {
+		ctx, cancel := mergeDone(opCtx, ctx)
+		defer cancel()
+		return f.rdb.Set(ctx, s.name(key), der, ttl).Result()
+	})
+	if err != nil {
+		f.failed(&f.staples, "SET", err)
+		return err
+	}
+	f.succeeded(&f.staples)
+	return nil
+}
+
+// Delete removes key.
+func (s *stapleStore) Delete(ctx context.Context, key string) error {
+	f := s.f
+	_, err := do(f, func(opCtx context.Context) (int64, error) {
+		ctx, cancel := mergeDone(opCtx, ctx)
+		defer cancel()
+		return f.rdb.Del(ctx, s.name(key)).Result()
+	})
+	if err != nil {
+		f.failed(&f.staples, "DEL", err)
+	}
+	return err
+}
