@@ -236,15 +236,36 @@ func (f *Fleet) isClosed() bool {
 	}
 }
 
-// health tracks whether a feature's Redis calls work, so that an outage is
-// logged once when it starts and once when it ends, not per handshake.
+// health tracks whether a feature's Redis calls work. While they fail,
+// calls are skipped but for one probe a second, so that an outage costs
+// handshakes no waiting, and it is logged once when it starts and once when
+// it ends, not per handshake.
 type health struct {
-	name     string
-	failing  atomic.Bool
-	lastJunk atomic.Int64 // unix nanos of the last logged unreadable value
+	name      string
+	failing   atomic.Bool
+	nextProbe atomic.Int64 // unix nanos; while failing, calls before it are skipped
+	lastJunk  atomic.Int64 // unix nanos of the last logged unreadable value
+}
+
+// probeInterval is how often a failing feature tries Redis again.
+const probeInterval = time.Second
+
+// errSkipped is what a call skipped during an outage reports.
+var errSkipped = errors.New("fleet: Redis unavailable; not asked until the next probe")
+
+// skip reports whether a call should not be made now: the feature is
+// failing and this is not the one probe of the interval.
+func (f *Fleet) skip(h *health) bool {
+	if !h.failing.Load() {
+		return false
+	}
+	now := f.now().UnixNano()
+	next := h.nextProbe.Load()
+	return now < next || !h.nextProbe.CompareAndSwap(next, now+int64(probeInterval))
 }
 
 func (f *Fleet) failed(h *health, op string, err error) {
+	h.nextProbe.Store(f.now().Add(probeInterval).UnixNano())
 	if !h.failing.Swap(true) {
 		f.log.Warn("fleet: Redis unavailable; "+h.name+" degrade until it answers", "op", op, "err", err)
 	}

@@ -69,6 +69,9 @@ func (f *Fleet) Sessions(srv *tlsserver.Server) (detach func()) {
 func (f *Fleet) sessionKey(id []byte) string { return f.prefix + "session:" + hex.EncodeToString(id) }
 
 func (f *Fleet) saveSession(id, data []byte) {
+	if f.skip(&f.sessions) {
+		return
+	}
 	key := f.sessionKey(id)
 	val := f.session.seal(key, data)
 	_, err := do(f, func(ctx context.Context) (string, error) {
@@ -84,6 +87,9 @@ func (f *Fleet) saveSession(id, data []byte) {
 // loadSession returns the session stored under id, or nil for a full
 // handshake.
 func (f *Fleet) loadSession(id []byte) []byte {
+	if f.skip(&f.sessions) {
+		return nil
+	}
 	key := f.sessionKey(id)
 	val, err := do(f, func(ctx context.Context) ([]byte, error) {
 		return f.rdb.GetRange(ctx, key, 0, maxSessionValue).Bytes()

@@ -35,6 +35,9 @@ func (s *stapleStore) name(key string) string { return s.f.prefix + "ocsp:" + ke
 // Load returns the response stored under key.
 func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 	f := s.f
+	if f.skip(&f.staples) {
+		return nil, errSkipped
+	}
 	name := s.name(key)
 	val, err := do(f, func(opCtx context.Context) ([]byte, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
@@ -59,6 +62,9 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 // Store saves der under key until the response's NextUpdate.
 func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
 	f := s.f
+	if f.skip(&f.staples) {
+		return errSkipped
+	}
 	ttl := stapleTTLWithoutNextUpdate
 	if r, err := ocsp.ParseResponse(der, nil); err == nil && !r.NextUpdate.IsZero() {
 		ttl = time.Until(r.NextUpdate)
@@ -82,6 +88,9 @@ func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
 // Delete removes key.
 func (s *stapleStore) Delete(ctx context.Context, key string) error {
 	f := s.f
+	if f.skip(&f.staples) {
+		return errSkipped
+	}
 	_, err := do(f, func(opCtx context.Context) (int64, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()

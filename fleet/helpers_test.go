@@ -1,0 +1,141 @@
+package fleet_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/tlsemit/tlsemit/fleet"
+	"github.com/tlsemit/tlsemit/internal/redistest"
+	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var secret = bytes.Repeat([]byte{0x5e}, 32)
+
+// member is one server of a fleet, listening on loopback.
+type member struct {
+	srv  *tlsserver.Server
+	fl   *fleet.Fleet
+	addr string
+}
+
+type memberOptions struct {
+	fleet    fleet.Options
+	sessions bool // Sessions (the session store) instead of TicketKeys
+	cert     tls.Certificate
+}
+
+func startMember(t *testing.T, rdb redis.UniversalClient, o memberOptions) *member {
+	t.Helper()
+	o.fleet.Redis = rdb
+	if o.fleet.Secret == nil {
+		o.fleet.Secret = secret
+	}
+	fl, err := fleet.New(o.fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{o.cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.OnSecureConnection(func(c *tls.Conn) {
+		c.Write([]byte("ok"))
+		c.Close()
+	})
+	if o.sessions {
+		fl.Sessions(srv)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := fl.TicketKeys(ctx, srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		fl.Close()
+	})
+	return &member{srv: srv, fl: fl, addr: srv.Addr().String()}
+}
+
+// client handshakes like a browser that keeps its sessions: one session
+// cache across every member.
+type client struct {
+	cfg    *tls.Config
+	keylog *syncBuffer
+}
+
+func newClient(ca *testpki.CA, version uint16) *client {
+	kl := &syncBuffer{}
+	return &client{keylog: kl, cfg: &tls.Config{
+		RootCAs:            ca.Pool(),
+		ServerName:         "localhost",
+		MinVersion:         version,
+		MaxVersion:         version,
+		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+		KeyLogWriter:       kl,
+	}}
+}
+
+// connect handshakes with addr, reads the server's "ok" (which also takes
+// in a TLS 1.3 ticket) and reports whether the session was resumed.
+func (c *client) connect(t *testing.T, addr string) bool {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, c.cfg)
+	if err != nil {
+		t.Fatalf("handshake with %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(conn)
+	if err != nil || string(b) != "ok" {
+		t.Fatalf("reading from %s: %q, %v", addr, b, err)
+	}
+	return conn.ConnectionState().DidResume
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startRedis(t *testing.T) (*redistest.Server, redis.UniversalClient) {
+	rs := redistest.Start(t)
+	return rs, rs.Client(t)
+}
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// go-redis logs dial failures through its own process-wide logger; the
+// outage tests cause many.
+func init() { redis.SetLogger(quietRedis{}) }
