@@ -18,10 +18,12 @@ const maxSessionValue = 256 << 10
 
 // Sessions makes srv keep its TLS sessions in Redis, as Node's external
 // session store does with 'newSession' and 'resumeSession' listeners: a
-// client that resumed on one member resumes on any. A full handshake waits
-// for one write, a resumption for one read, each bounded by OpTimeout; a
-// session that cannot be read (Redis down, expired, unreadable) means a
-// full handshake, never a failed one. Session state is sealed with the
+// client that resumed on one member resumes on any. A handshake that issues
+// a session waits for its write (crypto/tls issues one on resumed
+// handshakes too), so that a client opening its next connections at once,
+// to any member, finds it; a resumption also waits for one read. Each call
+// is bounded by OpTimeout, and a session that cannot be read (Redis down,
+// expired, unreadable) means a full handshake, never a failed one. Session state is sealed with the
 // fleet's Secret and expires after SessionTTL.
 //
 // Sessions registers srv's 'newSession' and 'resumeSession' listeners;
