@@ -36,7 +36,7 @@ type memberOptions struct {
 	cert     tls.Certificate
 }
 
-func startMember(t *testing.T, rdb redis.UniversalClient, o memberOptions) *member {
+func startMember(t testing.TB, rdb redis.UniversalClient, o memberOptions) *member {
 	t.Helper()
 	o.fleet.Redis = rdb
 	if o.fleet.Secret == nil {
@@ -94,7 +94,7 @@ func newClient(ca *testpki.CA, version uint16) *client {
 
 // connect handshakes with addr, reads the server's "ok" (which also takes
 // in a TLS 1.3 ticket) and reports whether the session was resumed.
-func (c *client) connect(t *testing.T, addr string) bool {
+func (c *client) connect(t testing.TB, addr string) bool {
 	t.Helper()
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, c.cfg)
@@ -127,7 +127,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startRedis(t *testing.T) (*redistest.Server, redis.UniversalClient) {
+func startRedis(t testing.TB) (*redistest.Server, redis.UniversalClient) {
 	rs := redistest.Start(t)
 	return rs, rs.Client(t)
 }

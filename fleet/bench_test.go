@@ -1,0 +1,227 @@
+//go:build linux
+
+package fleet_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/tlsemit/tlsemit/fleet"
+	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+// threadCPU returns the calling thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), nanosecond-precise.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// BenchmarkResumedHandshake alternates, handshake by handshake, TLS 1.3
+// resumptions on plain crypto/tls (its own ticket key) and on a tlsserver
+// whose keys come from fleet.TicketKeys, over loopback TCP. It reports the server goroutine's
+// CPU time per resumed handshake for both and their ratio (target ≤ 1.05).
+func BenchmarkResumedHandshake(b *testing.B) {
+	_, rdb := startRedis(b)
+	ca := testpki.NewCA(b, "bench CA")
+	cert := ca.Issue(b, testpki.LeafOptions{}).TLSCertificate(true)
+
+	plainCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	plainCfg.SetSessionTicketKeys([][32]byte{{1}})
+
+	fl, err := fleet.New(fleet.Options{Redis: rdb, Secret: secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fl.Close()
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	stop, err := fl.TicketKeys(context.Background(), srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	res := make(chan time.Duration, 1)
+	var t0 time.Duration
+	srv.OnConnection(func(net.Conn) {
+		runtime.LockOSThread()
+		t0 = threadCPU()
+	})
+	srv.OnSecureConnection(func(c *tls.Conn) {
+		d := threadCPU() - t0
+		runtime.UnlockOSThread()
+		if !c.ConnectionState().DidResume {
+			d = -1
+		}
+		res <- d
+		c.Close()
+	})
+	srv.OnTLSClientError(func(error, net.Conn) {
+		runtime.UnlockOSThread()
+		res <- -1
+	})
+
+	newClient := func() *tls.Config {
+		return &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13,
+			ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	}
+	plainClient, fleetClient := newClient(), newClient()
+	plain := func() time.Duration {
+		cs, ss := tcpPair(b)
+		done := make(chan time.Duration, 1)
+		go func() {
+			runtime.LockOSThread()
+			s := tls.Server(ss, plainCfg)
+			t := threadCPU()
+			err := s.Handshake()
+			d := threadCPU() - t
+			runtime.UnlockOSThread()
+			if err != nil || !s.ConnectionState().DidResume {
+				d = -1
+			}
+			s.Write([]byte{0}) // the ticket went out with the handshake; this lets the client read it
+			s.Close()
+			done <- d
+		}()
+		return clientSide(b, cs, plainClient, done)
+	}
+	viaFleet := func() time.Duration {
+		cs, ss := tcpPair(b)
+		srv.ServeConn(ss)
+		return clientSide(b, cs, fleetClient, res)
+	}
+	// Prime both session caches with a full handshake each.
+	primeClient(b, plainCfg, plainClient)
+	primeFleet(b, srv, fleetClient, res)
+
+	var p, f time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			p += plain()
+			f += viaFleet()
+		} else {
+			f += viaFleet()
+			p += plain()
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(p.Nanoseconds())/n, "crypto/tls-server-ns/resumption")
+	b.ReportMetric(float64(f.Nanoseconds())/n, "fleet-server-ns/resumption")
+	b.ReportMetric(float64(f)/float64(p), "ratio")
+}
+
+// clientSide runs the client's half of a resumption over cs and returns
+// the server's measurement.
+func clientSide(b *testing.B, cs net.Conn, cfg *tls.Config, res <-chan time.Duration) time.Duration {
+	c := tls.Client(cs, cfg)
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	c.Read(make([]byte, 1)) // takes in the new ticket
+	c.Close()
+	d := <-res
+	if d < 0 {
+		b.Fatal("server handshake failed or was not a resumption")
+	}
+	return d
+}
+
+func primeClient(b *testing.B, serverCfg, clientCfg *tls.Config) {
+	cs, ss := tcpPair(b)
+	go func() {
+		s := tls.Server(ss, serverCfg)
+		s.Handshake()
+		s.Write([]byte{0})
+		s.Close()
+	}()
+	c := tls.Client(cs, clientCfg)
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	c.Read(make([]byte, 1))
+	c.Close()
+}
+
+func primeFleet(b *testing.B, srv *tlsserver.Server, clientCfg *tls.Config, res <-chan time.Duration) {
+	cs, ss := tcpPair(b)
+	srv.ServeConn(ss)
+	c := tls.Client(cs, clientCfg)
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	c.Read(make([]byte, 1)) // takes in the ticket
+	c.Close()
+	<-res // a full handshake: -1
+}
+
+// BenchmarkSessionStoreLatency measures what the session store adds to a
+// handshake as its client sees it, on loopback TCP against a real
+// redis-server: sequential resumptions (one read, one write) alternating
+// between a member with Sessions and one with fleet tickets (no Redis on
+// the handshake path). It reports p50 and p99 of both and the differences.
+func BenchmarkSessionStoreLatency(b *testing.B) {
+	_, rdb := startRedis(b)
+	ca := testpki.NewCA(b, "bench CA")
+	cert := ca.Issue(b, testpki.LeafOptions{}).TLSCertificate(true)
+	store := startMember(b, rdb, memberOptions{sessions: true, cert: cert})
+	tickets := startMember(b, rdb, memberOptions{cert: cert})
+	cs, ct := newClient(ca, tls.VersionTLS13), newClient(ca, tls.VersionTLS13)
+	cs.connect(b, store.addr)
+	ct.connect(b, tickets.addr)
+	var ds, dt []time.Duration
+	timed := func(c *client, addr string) time.Duration {
+		t0 := time.Now()
+		if !c.connect(b, addr) {
+			b.Fatal("not resumed")
+		}
+		return time.Since(t0)
+	}
+	for b.Loop() {
+		ds = append(ds, timed(cs, store.addr))
+		dt = append(dt, timed(ct, tickets.addr))
+	}
+	ps50, ps99 := percentiles(ds)
+	pt50, pt99 := percentiles(dt)
+	b.ReportMetric(float64(ps50.Microseconds()), "store-p50-µs")
+	b.ReportMetric(float64(ps99.Microseconds()), "store-p99-µs")
+	b.ReportMetric(float64(pt50.Microseconds()), "tickets-p50-µs")
+	b.ReportMetric(float64(pt99.Microseconds()), "tickets-p99-µs")
+	b.ReportMetric(float64((ps50 - pt50).Microseconds()), "added-p50-µs")
+	b.ReportMetric(float64((ps99 - pt99).Microseconds()), "added-p99-µs")
+}
+
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(b *testing.B) (client, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return client, server
+}
