@@ -7,5 +7,4 @@ require (
 	github.com/olebedev/emitter v0.0.0-20230411050614-349169dec2ba
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.59.0
-	golang.org/x/sync v0.25.0
 )
