@@ -42,7 +42,8 @@
 //     expired answer;
 //   - on a cold start, holds the handshake at most HandshakeBudget, then lets
 //     it go on unstapled while the fetch completes for the next one; all
-//     concurrent handshakes share one fetch;
+//     concurrent handshakes share one fetch, and Fetchers sharing a
+//     LockingStore share one fetch across a fleet;
 //   - reports every failure, revocation and Must-Staple certificate without
 //     a staple through Options.OnEvent, the logger if there is one, and
 //     [Fetcher.Stats], with an error that wraps one of the package's

@@ -100,6 +100,10 @@ var (
 	// the key.
 	ErrCacheMiss = errors.New("ocspfetch: not in store")
 
+	// ErrLocked is returned by a LockingStore's Lock when another holds the
+	// lock.
+	ErrLocked = errors.New("ocspfetch: locked by another fetcher")
+
 	// ErrStore: a Store call failed or did not return within
 	// Options.StoreTimeout. The fetch goes on without the Store. Close's
 	// error wraps it when Store calls it waited for were abandoned.
@@ -120,7 +124,7 @@ var reasons = []error{
 	ErrUnsupportedScheme, ErrTooManyRedirects, ErrHTTPStatus, ErrResponseTooLarge,
 	ErrMalformed, ErrResponderStatus, ErrWrongCertificate, ErrBadSignature, ErrBadSigner,
 	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrOlderResponse, ErrBudgetExceeded,
-	ErrCacheMiss, ErrStore, ErrPanic, ErrUnreachable,
+	ErrCacheMiss, ErrLocked, ErrStore, ErrPanic, ErrUnreachable,
 }
 
 // classify returns the sentinel err wraps, ErrUnreachable when it wraps

@@ -11,8 +11,8 @@ import (
 // returns its result, or an error wrapping ErrStore as soon as that
 // context ends. A call that does not return is abandoned: its goroutine
 // ends when the Store returns, counted meanwhile for Close. A panic is
-// recovered and returned as ErrPanic. ErrCacheMiss passes through; other
-// errors are wrapped in ErrStore.
+// recovered and returned as ErrPanic. ErrCacheMiss and ErrLocked pass
+// through; other errors are wrapped in ErrStore.
 func storeCall[T any](f *Fetcher, ctx context.Context, op string, call func(context.Context) (T, error)) (T, error) {
 	var zero T
 	f.track(true)
@@ -37,7 +37,7 @@ func storeCall[T any](f *Fetcher, ctx context.Context, op string, call func(cont
 	select {
 	case r := <-done:
 		switch {
-		case r.err == nil, errors.Is(r.err, ErrCacheMiss), errors.Is(r.err, ErrPanic):
+		case r.err == nil, errors.Is(r.err, ErrCacheMiss), errors.Is(r.err, ErrLocked), errors.Is(r.err, ErrPanic):
 			return r.v, r.err
 		}
 		return zero, newErr(ErrStore, op, r.err)

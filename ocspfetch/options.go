@@ -42,7 +42,8 @@ const (
 	MaxRedirects = 3
 
 	// fetchTimeout bounds one whole update (Store, caIssuers, OCSP
-	// exchange) in the background; the handshake never waits that long.
+	// exchange, waiting for a fleet member) in the background; the
+	// handshake never waits that long.
 	fetchTimeout = 30 * time.Second
 )
 

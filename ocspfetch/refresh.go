@@ -69,7 +69,8 @@ func (f *Fetcher) fly(e *entry, fl *flight, refresh bool) {
 
 // update obtains a new answer for e and installs it. It returns the state
 // handshakes now get and, possibly, what remains to be done without them
-// waiting (saving to the Store). Flights for one entry never overlap.
+// waiting (saving to the Store, releasing the fleet's lock). Flights for one
+// entry never overlap.
 func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, func()) {
 	now := f.now()
 	if !refresh {
@@ -84,39 +85,49 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 		return f.failed(e, err), nil
 	}
 	// Another Fetcher, or an earlier run, may have a fresher answer.
-	if st := f.fromStore(ctx, e); st != nil {
+	if st := f.fromStore(ctx, e, false); st != nil {
 		return st, nil
+	}
+	unlock, st := f.lockOrWait(ctx, e)
+	if st != nil {
+		return st, nil
+	}
+	// Saving and unlocking are not cut short by Close, which waits for
+	// them (StoreTimeout bounds them).
+	release := func() {
+		if unlock != nil {
+			f.storeDo(context.Background(), e, "unlock", unlock)
+		}
 	}
 	e.mu.Lock()
 	e.lastRequest = f.now()
 	e.mu.Unlock()
 	der, err := f.postOCSP(ctx, e.url, e.reqDER)
 	if err != nil {
-		return f.failed(e, err), nil
+		return f.failed(e, err), release
 	}
 	c, err := f.check(e, der)
 	if err != nil {
-		return f.failed(e, err), nil
+		return f.failed(e, err), release
 	}
 	switch e.compare(c) {
 	case -1:
-		return f.failed(e, newErr(ErrOlderResponse, "thisUpdate "+c.resp.ThisUpdate.UTC().Format(time.RFC3339), nil)), nil
+		return f.failed(e, newErr(ErrOlderResponse, "thisUpdate "+c.resp.ThisUpdate.UTC().Format(time.RFC3339), nil)), release
 	case 0:
-		return f.noNews(e, c), nil
+		return f.noNews(e, c), release
 	}
 	kind := EventFetched
 	if cur := e.cur.Load(); cur != nil && cur.staple != nil {
 		kind = EventRefreshed
 	}
-	st := f.accept(e, c, kind)
+	st = f.accept(e, c, kind)
 	if st == nil {
 		// Valid but too close to its NextUpdate to be worth serving.
-		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil)), nil
+		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil)), release
 	}
-	// Saving is not cut short by Close, which waits for it (StoreTimeout
-	// bounds it).
 	return st, func() {
 		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der) })
+		release()
 	}
 }
 

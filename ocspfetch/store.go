@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Store keeps DER OCSP responses by key. Keys are CertID strings such as
@@ -35,13 +36,49 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// NewMemoryStore returns a Store that keeps responses in memory. Fetchers
-// of one process that share it share their staples.
-func NewMemoryStore() Store { return &memoryStore{m: make(map[string][]byte)} }
+// LockingStore is a Store shared by several Fetchers (a fleet) that can
+// also hold a short-lived lock per key, so that one of them asks the
+// responder while the others wait for what it stores.
+//
+// Before asking the responder about a certificate, a Fetcher first adopts
+// a verified response from the Store that is fresher than its own (a later
+// ThisUpdate). If there is none it takes the key's lock and asks. If
+// another holds the lock, it polls the Store until a fresher response
+// appears there, or until it can take the lock itself (the holder is done,
+// or died and its lock lapsed), within the time its fetch has; a handshake
+// waiting for it still waits no longer than HandshakeBudget. A Lock that
+// fails, panics or takes longer than StoreTimeout costs only the sharing:
+// the Fetcher asks the responder itself.
+//
+// On Redis: Lock is SET <lock key> <random token> NX PX <ttl>, a nil reply
+// meaning ErrLocked; unlock deletes the lock key only if it still holds
+// that token (a compare-and-delete script).
+type LockingStore interface {
+	Store
+	// Lock takes the lock on key for ttl without waiting for it. It
+	// returns an error wrapping ErrLocked when another holds it. unlock
+	// releases the lock if it is still the one taken; the lock lapses by
+	// itself after ttl.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, err error)
+}
+
+// NewMemoryStore returns a LockingStore that keeps responses in memory.
+// Fetchers of one process that share it share their staples and ask the
+// responder once for all of them.
+func NewMemoryStore() LockingStore {
+	return &memoryStore{m: make(map[string][]byte), locks: make(map[string]memoryLock)}
+}
 
 type memoryStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu    sync.Mutex
+	m     map[string][]byte
+	locks map[string]memoryLock
+	token uint64
+}
+
+type memoryLock struct {
+	token uint64
+	until time.Time
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) ([]byte, error) {
@@ -66,6 +103,26 @@ func (s *memoryStore) Delete(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.m, key)
 	return nil
+}
+
+func (s *memoryStore) Lock(_ context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.locks[key]; ok && now.Before(l.until) {
+		return nil, ErrLocked
+	}
+	s.token++
+	token := s.token
+	s.locks[key] = memoryLock{token: token, until: now.Add(ttl)}
+	return func(context.Context) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.locks[key].token == token {
+			delete(s.locks, key)
+		}
+		return nil
+	}, nil
 }
 
 // maxStoredSize bounds what a DirStore reads: no staple that fits a
