@@ -7,7 +7,8 @@
 //	defer f.Close()
 //	srv.OnOCSPRequest(f.OCSPRequest)
 //
-// For each certificate it is asked about, a Fetcher:
+// and Prefetch, before the server listens, staples even the first
+// handshake. For each certificate it is asked about, a Fetcher:
 //
 //   - finds the responder: the first http(s) OCSP URL in the Authority
 //     Information Access extension ([ResponderURL]); none means no staple
