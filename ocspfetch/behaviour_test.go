@@ -64,37 +64,39 @@ func TestSingleflight(t *testing.T) {
 	}
 }
 
-// TestBackoffThenExpiry: refreshes that keep failing are retried after 1,
-// 2, 4 … minutes (capped at an hour); the cached Good answer is served
-// until NextUpdate less the margin, and never after.
+// TestBackoffThenExpiry: refreshes that keep failing are retried after
+// delays that double from MinRetryDelay up to MaxRetryDelay, each drawn
+// from its upper half; the cached Good answer is served until NextUpdate
+// less the margin, and never after.
 func TestBackoffThenExpiry(t *testing.T) {
 	clk := newClock()
 	s := newScripted(t, clk)
-	f, rec := newFetcher(t, Options{Now: clk.Now, HandshakeBudget: testBudget})
+	f, rec := newFetcher(t, Options{Now: clk.Now, HandshakeBudget: testBudget, MaxRetryDelay: 8 * DefaultMinRetryDelay})
 	good := request(t, f, s.leaf.DER, s.ca.DER)
 	if good.der == nil {
 		t.Fatal("no staple")
 	}
 	st, _ := f.Staple(context.Background(), s.leaf.DER, s.ca.DER)
 	s.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) })
-	e := (*f.hot.Load())[string(s.leaf.DER)]
-	refreshAt := func() time.Time {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return e.refreshAt
+	e := f.certs.get(s.leaf.DER)
+	due := func() time.Time {
+		f.sched.mu.Lock()
+		defer f.sched.mu.Unlock()
+		return e.due
 	}
-	clk.Advance(refreshAt().Sub(clk.Now()))
-	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute} {
+	clk.Advance(due().Sub(clk.Now()))
+	for i, d := range []time.Duration{1, 2, 4, 8, 8, 8} {
+		d *= DefaultMinRetryDelay
 		if n := refreshNow(t, f, clk.Now()); n != 1 {
 			t.Fatalf("retry %d: %d refreshes", i, n)
 		}
-		if got := refreshAt().Sub(clk.Now()); got != want {
-			t.Fatalf("retry %d: next in %v, want %v", i, got, want)
+		if got := due().Sub(clk.Now()); got < d/2 || got > d {
+			t.Fatalf("retry %d: next in %v, want within [%v, %v]", i, got, d/2, d)
 		}
 		if res := request(t, f, s.leaf.DER, s.ca.DER); !bytes.Equal(res.der, good.der) {
 			t.Fatalf("retry %d: cached Good not served", i)
 		}
-		clk.Advance(refreshAt().Sub(clk.Now()))
+		clk.Advance(due().Sub(clk.Now()))
 	}
 	// Just before the end of service: still served.
 	clk.Advance(st.ServeUntil.Sub(clk.Now()) - time.Second)
@@ -112,13 +114,10 @@ func TestBackoffThenExpiry(t *testing.T) {
 	if ev, ok := rec.find(EventExpired); !ok || !errors.Is(ev.Err, ErrExpired) {
 		t.Fatalf("expiry not reported: %v", rec.kinds())
 	}
-	// The cap.
-	e.mu.Lock()
-	e.failures = 20
-	e.mu.Unlock()
-	f.failed(e, ErrUnreachable)
-	if got := refreshAt().Sub(clk.Now()); got != MaxBackoff {
-		t.Fatalf("backoff after many failures %v, want %v", got, MaxBackoff)
+	// The cap, with the default options, after many failures.
+	g, _ := newFetcher(t, Options{})
+	if d := g.retryDelay(1000); d < DefaultMaxRetryDelay/2 || d > DefaultMaxRetryDelay {
+		t.Fatalf("delay after many failures %v, want within [%v, %v]", d, DefaultMaxRetryDelay/2, DefaultMaxRetryDelay)
 	}
 }
 
@@ -129,13 +128,7 @@ func TestDirStore(t *testing.T) {
 	clk := newClock()
 	s := newScripted(t, clk)
 	dir := filepath.Join(t.TempDir(), "staples")
-	open := func() (*Fetcher, *recorder) {
-		store, err := NewDirStore(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newFetcher(t, Options{Now: clk.Now, Store: store})
-	}
+	open := func() (*Fetcher, *recorder) { return dirFetcher(t, dir, Options{Now: clk.Now}) }
 	f1, _ := open()
 	first := request(t, f1, s.leaf.DER, s.ca.DER)
 	if first.der == nil {
@@ -208,6 +201,7 @@ func TestMemoryStoreShared(t *testing.T) {
 	f1, _ := newFetcher(t, Options{Now: clk.Now, Store: store})
 	f2, _ := newFetcher(t, Options{Now: clk.Now, Store: store})
 	a := request(t, f1, s.leaf.DER, s.ca.DER)
+	settle(t, f1) // saved to the Store after the handshake got its staple
 	b := request(t, f2, s.leaf.DER, s.ca.DER)
 	if a.der == nil || !bytes.Equal(a.der, b.der) || s.requests.Load() != 1 {
 		t.Fatalf("%d requests", s.requests.Load())
@@ -245,7 +239,7 @@ func TestRenewedCertificate(t *testing.T) {
 }
 
 // decodeRequest reads an OCSP request sent by GET or POST.
-func decodeRequest(t *testing.T, r *http.Request) *ocsp.Request {
+func decodeRequest(t testing.TB, r *http.Request) *ocsp.Request {
 	var der []byte
 	if r.Method == http.MethodGet {
 		p := r.URL.EscapedPath()

@@ -1,7 +1,16 @@
 package ocspfetch
 
 import (
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
 // hotFetcher returns a Fetcher with a Good staple cached for s.leaf.
@@ -73,4 +82,72 @@ func BenchmarkOCSPRequestHitParallel(b *testing.B) {
 			f.OCSPRequest(cert, issuer, cb)
 		}
 	})
+}
+
+// manyCerts is the fixture of BenchmarkFirstRequests: n certificates
+// naming one in-process responder that answers each from responses signed
+// beforehand, so that the benchmark measures the Fetcher, not the signing.
+type manyCerts struct {
+	ca    *testpki.CA
+	certs [][]byte
+}
+
+func manyCertsFixture(b *testing.B, n int) *manyCerts {
+	ca := testpki.NewCA(b, "many CA")
+	answers := make(map[string][]byte, n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeOCSP(w, answers[decodeRequest(b, r).SerialNumber.String()])
+	}))
+	b.Cleanup(srv.Close)
+	certs := manyLeaves(b, ca, n, srv.URL)
+	now := time.Now()
+	for _, der := range certs {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{Status: ocsp.Good, SerialNumber: cert.SerialNumber,
+			ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour)}, ca.Key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		answers[cert.SerialNumber.String()] = resp
+	}
+	return &manyCerts{ca: ca, certs: certs}
+}
+
+// BenchmarkFirstRequests staples certificates one after another, each on
+// its first handshake, from a local responder: a server starting with
+// 1,000 or 16,000 certificates. ns/cert is the cost of one; it should not
+// grow with the count.
+func BenchmarkFirstRequests(b *testing.B) {
+	fx := manyCertsFixture(b, 16000) // the parent runs once for both
+	for _, n := range []int{1000, 16000} {
+		b.Run(fmt.Sprintf("certs=%d", n), func(b *testing.B) {
+			stapled := 0
+			cb := func(err error, der []byte) {
+				if der != nil {
+					stapled++
+				}
+			}
+			for b.Loop() {
+				b.StopTimer()
+				f, err := New(Options{HandshakeBudget: time.Minute})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for _, c := range fx.certs[:n] {
+					f.OCSPRequest(c, fx.ca.DER, cb)
+				}
+				b.StopTimer()
+				f.Close()
+				b.StartTimer()
+			}
+			if stapled != b.N*n {
+				b.Fatalf("%d of %d first requests stapled", stapled, b.N*n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/cert")
+		})
+	}
 }

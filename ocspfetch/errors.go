@@ -24,7 +24,7 @@ var (
 
 	// ErrRefusedAddress: the responder's address is loopback, link-local,
 	// private or otherwise internal, and Options.RefuseInternalAddresses is
-	// set.
+	// set; or a redirect leads away from the URL's scheme and host.
 	ErrRefusedAddress = errors.New("ocspfetch: responder address refused")
 
 	// ErrUnsupportedScheme: a responder or caIssuers URL, or a redirect,
@@ -43,8 +43,10 @@ var (
 	// 200.
 	ErrHTTPStatus = errors.New("ocspfetch: responder HTTP status is not 200")
 
-	// ErrResponseTooLarge: the body exceeded Options.MaxResponseSize;
-	// reading stopped there.
+	// ErrResponseTooLarge: the body (or what a Store returned) exceeded
+	// Options.MaxResponseSize, and reading stopped there; or a verified
+	// response, even without the certificates it need not carry, would not
+	// fit beside the certificate chain in a TLS handshake.
 	ErrResponseTooLarge = errors.New("ocspfetch: response body too large")
 
 	// ErrMalformed: the body is not a well-formed OCSP response (HTML,
@@ -84,6 +86,11 @@ var (
 	// a response is never stapled.
 	ErrUnknownStatus = errors.New("ocspfetch: certificate status unknown to the responder")
 
+	// ErrOlderResponse: the response's ThisUpdate is earlier than that of
+	// one already accepted for the certificate (a replay, or a stale cache
+	// on the way); the newer one stays.
+	ErrOlderResponse = errors.New("ocspfetch: OCSP response older than the one already held")
+
 	// ErrBudgetExceeded: the answer was not there within
 	// Options.HandshakeBudget; the handshake went on without it while the
 	// fetch continues in the background.
@@ -92,6 +99,20 @@ var (
 	// ErrCacheMiss is returned by a Store's Load when it holds nothing for
 	// the key.
 	ErrCacheMiss = errors.New("ocspfetch: not in store")
+
+	// ErrLocked is returned by a LockingStore's Lock when another holds the
+	// lock.
+	ErrLocked = errors.New("ocspfetch: locked by another fetcher")
+
+	// ErrStore: a Store call failed or did not return within
+	// Options.StoreTimeout. The fetch goes on without the Store. Close's
+	// error wraps it when Store calls it waited for were abandoned.
+	ErrStore = errors.New("ocspfetch: store failed")
+
+	// ErrPanic: code the Fetcher calls (OnEvent, the Store, the HTTP
+	// client's transport) panicked. The panic was recovered; it cost at
+	// most the fetch it happened in.
+	ErrPanic = errors.New("ocspfetch: user code panicked")
 
 	// ErrClosed: the Fetcher was closed.
 	ErrClosed = errors.New("ocspfetch: fetcher closed")
@@ -102,8 +123,8 @@ var reasons = []error{
 	ErrClosed, ErrNoResponder, ErrNoIssuer, ErrBadCertificate, ErrRefusedAddress,
 	ErrUnsupportedScheme, ErrTooManyRedirects, ErrHTTPStatus, ErrResponseTooLarge,
 	ErrMalformed, ErrResponderStatus, ErrWrongCertificate, ErrBadSignature, ErrBadSigner,
-	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrBudgetExceeded,
-	ErrCacheMiss, ErrUnreachable,
+	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrOlderResponse, ErrBudgetExceeded,
+	ErrCacheMiss, ErrLocked, ErrStore, ErrPanic, ErrUnreachable,
 }
 
 // classify returns the sentinel err wraps, ErrUnreachable when it wraps

@@ -1,6 +1,9 @@
 package ocspfetch
 
 import (
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +38,11 @@ const (
 	EventExpired
 	// EventMustStapleMissing: a Must-Staple certificate has no valid staple
 	// to serve; clients that honour Must-Staple will refuse it. Also logged
-	// at Error level.
+	// at Error level when there is a Logger.
 	EventMustStapleMissing
-	// EventStoreError: the Store failed to load or save; Err says why.
+	// EventStoreError: the Store failed, timed out or panicked (ErrStore,
+	// ErrPanic), or held a response that was refused (corrupt, foreign,
+	// expired, too large: the verification's sentinel). Err says which.
 	EventStoreError
 )
 
@@ -86,10 +91,12 @@ type Event struct {
 
 // Stats are counters since New. Reasons are keyed by sentinel error.
 type Stats struct {
-	// Hits counts OCSPRequest calls answered from memory without waiting.
-	Hits int64
-	// Misses counts OCSPRequest calls with no usable cached answer.
-	Misses int64
+	// Hits, Misses and Unstapled split the OCSPRequest calls: Hits were
+	// stapled from memory at once; Misses had no usable answer and waited
+	// for a fetch (stapled or not); Unstapled were answered at once
+	// without a staple (no responder, a failure within its retry delay, a
+	// Revoked or Unknown answer, a closed Fetcher).
+	Hits, Misses, Unstapled int64
 	// Requests counts HTTP requests sent (OCSP and caIssuers).
 	Requests int64
 	// Fetched counts verified responses obtained from responders.
@@ -108,9 +115,98 @@ type Stats struct {
 	// MustStapleMissing counts reports of a Must-Staple certificate
 	// without a valid staple.
 	MustStapleMissing int64
+	// Panics counts panics recovered in user code: OnEvent, the Logger's
+	// handler, the Store, the HTTP client's transport.
+	Panics int64
 	// Certificates is how many certificates the Fetcher tracks.
 	Certificates int
 	// LastError is the latest failure, and LastErrorAt when it happened.
 	LastError   error
 	LastErrorAt time.Time
+}
+
+// Stats returns a snapshot of the counters.
+func (f *Fetcher) Stats() Stats {
+	s := &f.stats
+	out := Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(), Unstapled: s.unstapled.Load(), Requests: s.requests.Load(),
+		Fetched: s.fetched.Load(), Loaded: s.loaded.Load(), Failures: s.failures.Load(),
+		Revoked: s.revoked.Load(), Unknown: s.unknown.Load(), BudgetExceeded: s.budget.Load(),
+		MustStapleMissing: s.mustStaple.Load(), Panics: s.panics.Load(), Certificates: int(f.certs.n.Load()),
+		FailuresByReason: make(map[error]int64),
+	}
+	s.mu.Lock()
+	for k, v := range s.byReason {
+		out.FailuresByReason[k] = v
+	}
+	out.LastError, out.LastErrorAt = s.lastErr, s.lastErrAt
+	s.mu.Unlock()
+	return out
+}
+
+// counters back Stats. hits and unstapled sit alone on their cache lines:
+// they are the ones written on the handshake fast path.
+type counters struct {
+	hits      atomic.Int64
+	_         [56]byte
+	unstapled atomic.Int64
+	_         [56]byte
+
+	misses, requests, fetched, loaded, failures  atomic.Int64
+	revoked, unknown, budget, mustStaple, panics atomic.Int64
+
+	mu        sync.Mutex
+	byReason  map[error]int64
+	lastErr   error
+	lastErrAt time.Time
+}
+
+// emit fills in e's identity and delivers ev to the logger, if any, and
+// OnEvent, containing their panics.
+func (f *Fetcher) emit(e *entry, ev Event) {
+	ev.Serial, ev.Subject = e.serial, e.subject
+	e.mu.Lock()
+	ev.Key = e.key
+	e.mu.Unlock()
+	if ev.At.IsZero() {
+		ev.At = f.now()
+	}
+	if log := f.opts.Logger; log != nil {
+		f.contain("Logger", func() {
+			args := []any{"kind", ev.Kind.String(), "serial", ev.Serial, "subject", ev.Subject}
+			if ev.Err != nil {
+				args = append(args, "err", ev.Err.Error())
+			}
+			switch ev.Kind {
+			case EventMustStapleMissing:
+				log.Error("ocspfetch: Must-Staple certificate has no valid OCSP staple", args...)
+			case EventFailed, EventExpired, EventRevoked, EventStoreError, EventUnknown:
+				log.Warn("ocspfetch: "+ev.Kind.String(), args...)
+			default:
+				log.Debug("ocspfetch: "+ev.Kind.String(), args...)
+			}
+		})
+	}
+	if f.opts.OnEvent != nil {
+		f.contain("OnEvent", func() { f.opts.OnEvent(ev) })
+	}
+}
+
+// contain runs user code, recovering and counting its panic, which it
+// reports to the Logger unless the Logger is what panicked.
+func (f *Fetcher) contain(what string, fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			f.stats.panics.Add(1)
+			if log := f.opts.Logger; log != nil && what != "Logger" {
+				f.contain("Logger", func() { log.Error("ocspfetch: "+what+" panicked", "panic", fmt.Sprint(v)) })
+			}
+		}
+	}()
+	fn()
+}
+
+func (f *Fetcher) mustStapleMissing(e *entry, err error) {
+	f.stats.mustStaple.Add(1)
+	f.emit(e, Event{Kind: EventMustStapleMissing, Err: err})
 }

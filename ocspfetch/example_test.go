@@ -5,30 +5,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
-	"log"
 
 	"github.com/tlsemit/tlsemit/ocspfetch"
 )
-
-// The one-line wiring: the Fetcher's OCSPRequest method is a tlsserver
-// 'OCSPRequest' listener.
-func ExampleFetcher_OCSPRequest() {
-	f, err := ocspfetch.New(ocspfetch.Options{
-		OnEvent: func(e ocspfetch.Event) {
-			if e.Kind == ocspfetch.EventMustStapleMissing {
-				log.Printf("certificate %s will be refused by Must-Staple clients: %v", e.Serial, e.Err)
-			}
-		},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-
-	// srv.OnOCSPRequest(f.OCSPRequest)
-	var listener func(cert, issuer []byte, cb func(err error, resp []byte)) = f.OCSPRequest
-	_ = listener
-}
 
 func ExampleResponderURL() {
 	cert := &x509.Certificate{OCSPServer: []string{"ldap://directory.example/ocsp", "http://ocsp.example.com/"}}

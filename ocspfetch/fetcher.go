@@ -4,41 +4,40 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Fetcher obtains, verifies, caches and refreshes OCSP staples for the
 // certificates it is asked about. Create one with New, share it among
 // servers and goroutines, and Close it when done.
 type Fetcher struct {
-	opts   Options
-	client *http.Client
-	group  singleflight.Group
+	opts      Options
+	client    *http.Client
+	ownClient bool // client is the Fetcher's own: Close closes its idle connections
 
-	// hot maps certificate DER (as a string) to its entry. It is replaced
-	// whole on insert (copy on write), so the handshake path reads it with
-	// one atomic load and a map lookup that does not allocate.
-	hot atomic.Pointer[map[string]*entry]
-	mu  sync.Mutex // serializes writers of hot
+	certs *certMap
+	sched scheduler
 
-	ctx      context.Context
+	ctx      context.Context // canceled by Close
 	cancel   context.CancelFunc
 	closed   atomic.Bool
-	lifeMu   sync.Mutex // orders Close against flights.Add
-	flights  sync.WaitGroup
-	done     chan struct{}
+	done     chan struct{} // closed by Close
 	wake     chan struct{}
 	loopDone chan struct{}
 
-	fetchTimeout time.Duration
-	stats        counters
+	// lifeMu orders Close against the goroutines that run user code
+	// (fetches and Store calls), which it counts.
+	lifeMu         sync.Mutex
+	fetches, calls int
+	idle           chan struct{} // closed when both counts reach zero, while Close waits
+
+	stats counters
 }
 
 // entry is one certificate's state.
@@ -49,23 +48,31 @@ type entry struct {
 	subject    string
 	url        string
 	mustStaple bool
+	unfetched  bool // never fetched (no responder, or not a certificate): only swept
 
 	// cur is what handshakes get; nil until the first answer.
 	cur  atomic.Pointer[state]
 	used atomic.Bool // set by requests, cleared by the scheduler
+	gone atomic.Bool // removed from the map
 
-	mu         sync.Mutex
-	issuer     *x509.Certificate
-	hasID      bool
-	id2        certID
-	key        string
-	reqDER     []byte
-	triedStore bool
-	failures   int
-	retryAt    time.Time
-	refreshAt  time.Time // zero: nothing scheduled
-	lastUsed   time.Time
-	lastErr    error
+	// Owned by the scheduler (under its lock).
+	due   time.Time
+	index int // in the heap; -1 when not in it
+
+	mu          sync.Mutex
+	flight      *flight
+	issuer      *x509.Certificate
+	hasID       bool
+	cid         certID
+	key         string
+	reqDER      []byte
+	maxStaple   int       // the largest staple that fits beside the chain
+	latest      time.Time // the latest ThisUpdate accepted: answers never go back before it
+	lastRequest time.Time // the last request to the responder
+	failures    int
+	retryAt     time.Time // no request before: a backoff, or the refresh floor
+	lastUsed    time.Time
+	lastErr     error
 }
 
 // state is an immutable answer for one certificate, valid on the fast path
@@ -81,13 +88,16 @@ type state struct {
 const forever = math.MaxInt64
 
 // idleTimeout: a certificate no handshake asked about for this long is
-// forgotten at its next refresh instead of refreshed, so that a replaced
-// certificate does not keep its responder busy forever.
+// forgotten when the scheduler next looks at it (a refresh, a retry, or a
+// daily check for certificates it never fetches), so that a replaced
+// certificate neither keeps its responder busy nor stays in memory.
 const idleTimeout = 24 * time.Hour
 
 // Staple is a verified OCSP response.
 type Staple struct {
-	// DER is the response, as stapled.
+	// DER is the response as stapled: what the responder signed, byte for
+	// byte, with only the delegated signer's certificate (if one signed it)
+	// in its certs field.
 	DER []byte
 	// Status is ocsp.Good, ocsp.Revoked or ocsp.Unknown.
 	Status int
@@ -104,31 +114,45 @@ type Staple struct {
 // New returns a Fetcher using opts (see Options for the defaults). It
 // starts one background goroutine for refreshes; Close stops it.
 func New(opts Options) (*Fetcher, error) {
+	f, err := newFetcherWith(opts)
+	if err != nil {
+		return nil, err
+	}
+	f.loopDone = make(chan struct{})
+	go f.loop()
+	return f, nil
+}
+
+// newFetcherWith is New without the background goroutine: tests drive the
+// scheduler with runDue.
+func newFetcherWith(opts Options) (*Fetcher, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
 	f := &Fetcher{
-		opts:         opts,
-		done:         make(chan struct{}),
-		wake:         make(chan struct{}, 1),
-		loopDone:     make(chan struct{}),
-		fetchTimeout: fetchTimeout,
+		opts:     opts,
+		certs:    newCertMap(),
+		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
 	}
+	close(f.loopDone) // no loop: New starts one
 	f.stats.byReason = make(map[error]int64)
 	if opts.HTTPClient == nil {
-		f.client = defaultClient(opts.RefuseInternalAddresses)
+		f.client, f.ownClient = defaultClient(opts.RefuseInternalAddresses), true
 		f.client.CheckRedirect = f.checkRedirect
 	} else {
 		c := *opts.HTTPClient
-		if c.CheckRedirect == nil {
-			c.CheckRedirect = f.checkRedirect
+		theirs := c.CheckRedirect
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if err := f.checkRedirect(req, via); err != nil || theirs == nil {
+				return err
+			}
+			return theirs(req, via)
 		}
 		f.client = &c
 	}
-	empty := make(map[string]*entry)
-	f.hot.Store(&empty)
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	go f.loop()
 	return f, nil
 }
 
@@ -146,26 +170,31 @@ func (f *Fetcher) now() time.Time { return f.opts.Now() }
 // cb's error is non-nil only with FailClosed, when a certificate that has a
 // responder has no valid staple; the handshake then fails.
 func (f *Fetcher) OCSPRequest(cert, issuer []byte, cb func(err error, resp []byte)) {
-	if e := (*f.hot.Load())[string(cert)]; e != nil {
+	if e := f.certs.fast(cert); e != nil {
 		if st := e.cur.Load(); st != nil && f.opts.Now().UnixNano() < st.until && !f.closed.Load() {
 			if !e.used.Load() {
 				e.used.Store(true)
 			}
-			f.stats.hits.Add(1)
-			f.serve(st, cb)
+			f.answer(st, cb)
 			return
 		}
 	}
 	f.slow(cert, issuer, cb)
 }
 
-// serve answers cb from st.
-func (f *Fetcher) serve(st *state, cb func(error, []byte)) {
-	if st.der == nil && f.opts.FailClosed && st.failErr != nil {
+// answer calls cb with st at once, counting a hit or an unstapled answer.
+func (f *Fetcher) answer(st *state, cb func(error, []byte)) {
+	if st.der != nil {
+		f.stats.hits.Add(1)
+		cb(nil, st.der)
+		return
+	}
+	f.stats.unstapled.Add(1)
+	if f.opts.FailClosed && st.failErr != nil {
 		cb(st.failErr, nil)
 		return
 	}
-	cb(nil, st.der)
+	cb(nil, nil)
 }
 
 // unstapled lets the handshake go on without a staple, or fails it with
@@ -178,42 +207,44 @@ func (f *Fetcher) unstapled(err error, cb func(error, []byte)) {
 	cb(nil, nil)
 }
 
-// slow is OCSPRequest without a usable cached answer.
+// slow is OCSPRequest without a usable answer in the read-only map.
 func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 	if f.closed.Load() {
+		f.stats.unstapled.Add(1)
 		f.unstapled(ErrClosed, cb)
 		return
 	}
-	f.stats.misses.Add(1)
 	e := f.entryFor(cert, issuer)
 	e.used.Store(true)
 	now := f.now()
 	if st := e.cur.Load(); st != nil {
 		if now.UnixNano() < st.until {
-			f.serve(st, cb) // filled in meanwhile
+			f.answer(st, cb) // filled in meanwhile, or not yet in the read-only map
 			return
 		}
 		f.expire(e, st)
 	}
 	if err, ok := e.backingOff(now); ok {
+		f.stats.unstapled.Add(1)
 		f.unstapled(err, cb)
 		return
 	}
-	ch := f.startFlight(e, false)
-	budget := f.opts.HandshakeBudget
-	if budget < 0 {
-		budget = 0
-	}
-	t := time.NewTimer(budget)
+	f.stats.misses.Add(1)
+	fl := f.startFlight(e, false)
+	t := time.NewTimer(max(f.opts.HandshakeBudget, 0))
 	defer t.Stop()
 	select {
-	case r := <-ch:
-		st, _ := r.Val.(*state)
+	case <-fl.answered:
+		st := fl.st
 		if st != nil && f.now().UnixNano() < st.until {
-			f.serve(st, cb)
+			if st.der != nil {
+				cb(nil, st.der)
+			} else {
+				f.unstapled(st.failErr, cb)
+			}
 			return
 		}
-		err := r.Err
+		err := fl.err
 		if err == nil && st != nil {
 			err = st.err
 		}
@@ -233,12 +264,13 @@ func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 
 // Staple returns a verified response for cert (DER) issued by issuer (DER,
 // or nil to fetch it from the certificate's caIssuers URL), from the cache
-// or, if there is no fresh one, from the responder, waiting as long as ctx
-// allows. A Good response comes with a nil error. A verified Revoked
-// response comes with an error wrapping ErrRevoked, an Unknown one with
-// ErrUnknownStatus: check the error before stapling. Without a verified
-// response the Staple is nil and the error says why (ErrNoResponder, …);
-// after a failure, until the retry time, the failure is returned at once.
+// or, if there is no fresh one, from the Store or the responder, waiting as
+// long as ctx allows. A Good response comes with a nil error. A verified
+// Revoked response comes with an error wrapping ErrRevoked, an Unknown one
+// with ErrUnknownStatus: check the error before stapling. Without a
+// verified response the Staple is nil and the error says why
+// (ErrNoResponder, …); after a failure, until the retry time, the failure
+// is returned at once.
 func (f *Fetcher) Staple(ctx context.Context, cert, issuer []byte) (*Staple, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
@@ -255,12 +287,13 @@ func (f *Fetcher) Staple(ctx context.Context, cert, issuer []byte) (*Staple, err
 	if err, ok := e.backingOff(now); ok {
 		return nil, err
 	}
+	fl := f.startFlight(e, false)
 	select {
-	case r := <-f.startFlight(e, false):
-		if r.Err != nil {
-			return nil, r.Err
+	case <-fl.answered:
+		if fl.err != nil {
+			return nil, fl.err
 		}
-		st := r.Val.(*state)
+		st := fl.st
 		if f.now().UnixNano() < st.until {
 			return st.staple, st.err
 		}
@@ -275,7 +308,7 @@ func (f *Fetcher) Staple(ctx context.Context, cert, issuer []byte) (*Staple, err
 	}
 }
 
-// backingOff reports the last failure while a retry is pending.
+// backingOff reports the last failure while no request may be made.
 func (e *entry) backingOff(now time.Time) (error, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -286,13 +319,20 @@ func (e *entry) backingOff(now time.Time) (error, bool) {
 }
 
 // expire retires st, whose time is over, reporting a staple that was being
-// served and is no more.
+// served and is no more. Until a request is allowed again, handshakes get
+// the failure from the fast path.
 func (f *Fetcher) expire(e *entry, st *state) {
 	if st.der == nil {
 		return
 	}
 	err := newErr(ErrExpired, "cached staple reached its end of service without a successful refresh", nil)
-	if e.cur.CompareAndSwap(st, &state{err: err, failErr: err}) {
+	e.mu.Lock()
+	swapped := e.cur.CompareAndSwap(st, &state{until: e.retryAt.UnixNano(), err: err, failErr: err})
+	if swapped {
+		e.lastErr = err
+	}
+	e.mu.Unlock()
+	if swapped {
 		f.emit(e, Event{Kind: EventExpired, Err: err, ThisUpdate: st.staple.ThisUpdate, NextUpdate: st.staple.NextUpdate})
 		if e.mustStaple {
 			f.mustStapleMissing(e, err)
@@ -302,30 +342,24 @@ func (f *Fetcher) expire(e *entry, st *state) {
 
 // entryFor returns the entry of certDER, creating it on first sight.
 func (f *Fetcher) entryFor(certDER, issuerDER []byte) *entry {
-	if e := (*f.hot.Load())[string(certDER)]; e != nil {
+	if e := f.certs.get(certDER); e != nil {
 		f.offerIssuer(e, issuerDER)
 		return e
 	}
-	f.mu.Lock()
-	old := *f.hot.Load()
-	if e := old[string(certDER)]; e != nil {
-		f.mu.Unlock()
-		f.offerIssuer(e, issuerDER)
-		return e
+	e, evs := f.newEntry(certDER, issuerDER)
+	got, added := f.certs.add(e)
+	if !added {
+		f.offerIssuer(got, issuerDER)
+		return got
 	}
-	e, ev := f.newEntry(certDER, issuerDER)
-	m := make(map[string]*entry, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[e.id] = e
-	f.hot.Store(&m)
-	f.mu.Unlock()
-	for _, x := range ev {
-		if x.Kind == EventMustStapleMissing {
+	// Every entry is scheduled, if only to be swept when idle; a fetch
+	// reschedules it for its refresh.
+	f.schedule(e, f.now().Add(idleTimeout))
+	for _, ev := range evs {
+		if ev.Kind == EventMustStapleMissing {
 			f.stats.mustStaple.Add(1)
 		}
-		f.emit(e, x)
+		f.emit(e, ev)
 	}
 	return e
 }
@@ -334,10 +368,11 @@ func (f *Fetcher) entryFor(certDER, issuerDER []byte) *entry {
 // (unparseable, no responder) get a permanent state at once, so later
 // handshakes answer from the fast path.
 func (f *Fetcher) newEntry(certDER, issuerDER []byte) (*entry, []Event) {
-	e := &entry{id: string(certDER), lastUsed: f.now()}
+	e := &entry{id: string(certDER), lastUsed: f.now(), index: -1}
 	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
 		err = newErr(ErrBadCertificate, "", err)
+		e.unfetched = true
 		e.cur.Store(&state{until: forever, err: err, failErr: err})
 		return e, []Event{{Kind: EventFailed, Err: err}}
 	}
@@ -347,6 +382,7 @@ func (f *Fetcher) newEntry(certDER, issuerDER []byte) (*entry, []Event) {
 	e.mustStaple = MustStaple(cert)
 	e.url, err = ResponderURL(cert)
 	if err != nil {
+		e.unfetched = true
 		e.cur.Store(&state{until: forever, err: err})
 		ev := []Event{{Kind: EventNoResponder, Err: err}}
 		if e.mustStaple {
@@ -380,29 +416,16 @@ func (f *Fetcher) offerIssuer(e *entry, issuerDER []byte) {
 	}
 }
 
-// Stats returns a snapshot of the counters.
-func (f *Fetcher) Stats() Stats {
-	s := &f.stats
-	out := Stats{
-		Hits: s.hits.Load(), Misses: s.misses.Load(), Requests: s.requests.Load(),
-		Fetched: s.fetched.Load(), Loaded: s.loaded.Load(), Failures: s.failures.Load(),
-		Revoked: s.revoked.Load(), Unknown: s.unknown.Load(), BudgetExceeded: s.budget.Load(),
-		MustStapleMissing: s.mustStaple.Load(), Certificates: len(*f.hot.Load()),
-		FailuresByReason: make(map[error]int64),
-	}
-	s.mu.Lock()
-	for k, v := range s.byReason {
-		out.FailuresByReason[k] = v
-	}
-	out.LastError, out.LastErrorAt = s.lastErr, s.lastErrAt
-	s.mu.Unlock()
-	return out
-}
-
-// Close stops the background refreshes, cancels fetches in flight and
-// waits for every goroutine the Fetcher started. Afterwards OCSPRequest
-// staples nothing (FailClosed: fails with ErrClosed) and Staple returns
-// ErrClosed. Close is idempotent.
+// Close stops the background refreshes, cancels fetches in flight, closes
+// the idle connections of the Fetcher's own HTTP client and waits for every
+// goroutine the Fetcher started. Afterwards OCSPRequest staples nothing
+// (FailClosed: fails with ErrClosed) and Staple returns ErrClosed.
+//
+// Close returns within max(StoreTimeout, 1 s) even if user code does not
+// return: a Store call (or a custom HTTP transport, or OnEvent) still
+// running then is abandoned, to end whenever that code returns, and Close
+// says so with an error wrapping ErrStore (ErrUnreachable for a fetch).
+// Close is idempotent.
 func (f *Fetcher) Close() error {
 	f.lifeMu.Lock()
 	if f.closed.Swap(true) {
@@ -414,53 +437,70 @@ func (f *Fetcher) Close() error {
 	f.cancel()
 	close(f.done)
 	<-f.loopDone
-	f.flights.Wait()
-	return nil
+	err := f.waitIdle(max(f.opts.StoreTimeout, time.Second))
+	if f.ownClient {
+		f.client.CloseIdleConnections()
+	}
+	return err
 }
 
-// counters back Stats. hits sits alone on its cache line: it is the only
-// one written on the handshake fast path.
-type counters struct {
-	hits atomic.Int64
-	_    [56]byte
-
-	misses, requests, fetched, loaded, failures atomic.Int64
-	revoked, unknown, budget, mustStaple        atomic.Int64
-
-	mu        sync.Mutex
-	byReason  map[error]int64
-	lastErr   error
-	lastErrAt time.Time
-}
-
-// emit fills in e's identity and delivers ev to OnEvent and the logger.
-func (f *Fetcher) emit(e *entry, ev Event) {
-	ev.Serial, ev.Subject = e.serial, e.subject
-	e.mu.Lock()
-	ev.Key = e.key
-	e.mu.Unlock()
-	if ev.At.IsZero() {
-		ev.At = f.now()
-	}
-	log := f.opts.Logger
-	args := []any{"kind", ev.Kind.String(), "serial", ev.Serial, "subject", ev.Subject}
-	if ev.Err != nil {
-		args = append(args, "err", ev.Err.Error())
-	}
-	switch ev.Kind {
-	case EventMustStapleMissing:
-		log.Error("ocspfetch: Must-Staple certificate has no valid OCSP staple", args...)
-	case EventFailed, EventExpired, EventRevoked, EventStoreError, EventUnknown:
-		log.Warn("ocspfetch: "+ev.Kind.String(), args...)
+// track counts a goroutine about to run user code: a fetch, or, with store
+// set, a Store call. It refuses a new fetch once the Fetcher is closed, not
+// a Store call of a fetch that is finishing (saving what it got).
+func (f *Fetcher) track(store bool) bool {
+	f.lifeMu.Lock()
+	defer f.lifeMu.Unlock()
+	switch {
+	case store:
+		f.calls++
+	case f.closed.Load():
+		return false
 	default:
-		log.Debug("ocspfetch: "+ev.Kind.String(), args...)
+		f.fetches++
 	}
-	if f.opts.OnEvent != nil {
-		f.opts.OnEvent(ev)
+	return true
+}
+
+func (f *Fetcher) untrack(store bool) {
+	f.lifeMu.Lock()
+	defer f.lifeMu.Unlock()
+	if store {
+		f.calls--
+	} else {
+		f.fetches--
+	}
+	if f.fetches == 0 && f.calls == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
 	}
 }
 
-func (f *Fetcher) mustStapleMissing(e *entry, err error) {
-	f.stats.mustStaple.Add(1)
-	f.emit(e, Event{Kind: EventMustStapleMissing, Err: err})
+// waitIdle waits at most d for the tracked goroutines to end.
+func (f *Fetcher) waitIdle(d time.Duration) error {
+	f.lifeMu.Lock()
+	if f.fetches == 0 && f.calls == 0 {
+		f.lifeMu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	f.idle = idle
+	f.lifeMu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return nil
+	case <-t.C:
+	}
+	f.lifeMu.Lock()
+	defer f.lifeMu.Unlock()
+	fetches, calls := f.fetches, f.calls
+	f.idle = nil
+	switch {
+	case calls > 0:
+		return newErr(ErrStore, fmt.Sprintf("Close: %d Store calls still running after %v, abandoned", calls, d), nil)
+	case fetches > 0:
+		return newErr(ErrUnreachable, fmt.Sprintf("Close: %d fetches still running after %v (an HTTP transport or OnEvent that does not return), abandoned", fetches, d), nil)
+	}
+	return nil
 }

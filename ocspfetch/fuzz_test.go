@@ -7,6 +7,7 @@ package ocspfetch
 // CA key and a fixed clock, so they stay valid.
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -124,7 +125,7 @@ func FuzzVerify(f *testing.F) {
 	x := fzSetup(f)
 	const skew = DefaultClockSkew
 	f.Fuzz(func(t *testing.T, der []byte) {
-		resp, next, err := verify(der, x.leaf.Cert, x.ca.Cert, x.id, fzNow, skew)
+		resp, minimal, next, err := verify(der, x.leaf.Cert, x.ca.Cert, x.id, fzNow, skew)
 		if err != nil {
 			if s := fzSentinelsOf(err); len(s) != 1 {
 				t.Fatalf("error %q wraps %d sentinels (%v), want exactly one", err, len(s), s)
@@ -163,6 +164,21 @@ func FuzzVerify(f *testing.F) {
 		}
 		if resp.ThisUpdate.After(fzNow.Add(skew)) || !fzNow.Before(next) || !next.After(resp.ThisUpdate) {
 			t.Fatalf("accepted a response not current at %v: thisUpdate %v, effective nextUpdate %v", fzNow, resp.ThisUpdate, next)
+		}
+		// What is stapled: the same answer, verifying as the original did,
+		// carrying at most the delegate, never larger.
+		mresp, merr := ocsp.ParseResponseForCert(minimal, x.leaf.Cert, x.ca.Cert)
+		if merr != nil {
+			t.Fatalf("the minimal form does not parse with the issuer: %v", merr)
+		}
+		if !bytes.Equal(mresp.TBSResponseData, resp.TBSResponseData) || !bytes.Equal(mresp.Signature, resp.Signature) {
+			t.Fatal("the minimal form changed what is signed")
+		}
+		if (mresp.Certificate == nil) != (resp.Certificate == nil) || len(minimal) > len(der) {
+			t.Fatalf("minimal form: embedded %v (original %v), %d bytes (original %d)", mresp.Certificate != nil, resp.Certificate != nil, len(minimal), len(der))
+		}
+		if again, _, _, aerr := verify(minimal, x.leaf.Cert, x.ca.Cert, x.id, fzNow, skew); again == nil || (aerr == nil) != (err == nil) || aerr != nil && classify(aerr) != classify(err) {
+			t.Fatalf("the minimal form verifies differently: %v, was %v", aerr, err)
 		}
 	})
 }
@@ -209,7 +225,7 @@ func fzHTTPURL(s string) bool {
 func FuzzResponderURL(f *testing.F) {
 	x := fzSetup(f)
 	tr := &fzTransport{}
-	fe, err := New(Options{HTTPClient: &http.Client{Transport: tr}, Logger: quietLogger(), Now: func() time.Time { return fzNow }})
+	fe, err := New(Options{HTTPClient: &http.Client{Transport: tr}, Now: func() time.Time { return fzNow }})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -384,7 +400,7 @@ func TestFuzzVerifySeeds(t *testing.T) {
 		if _, err := fmt.Sscanf(string(raw), "go test fuzz v1\n[]byte(%q)", &lit); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		_, _, err = verify([]byte(lit), x.leaf.Cert, x.ca.Cert, x.id, fzNow, DefaultClockSkew)
+		_, _, _, err = verify([]byte(lit), x.leaf.Cert, x.ca.Cert, x.id, fzNow, DefaultClockSkew)
 		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
 			t.Errorf("seed %s: verify = %v, want %v", name, err, want)
 		}

@@ -66,26 +66,32 @@ func (r *recorder) find(kind EventKind) (Event, bool) {
 	return Event{}, false
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// newFetcher builds a Fetcher that is closed at the end of the test, with a
-// quiet logger and events recorded.
+// newFetcher builds a Fetcher without the background loop (tests call
+// runDue themselves), closed at the end of the test, its events recorded.
 func newFetcher(t testing.TB, o Options) (*Fetcher, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	if o.Logger == nil {
-		o.Logger = quietLogger()
-	}
 	if o.OnEvent == nil {
 		o.OnEvent = rec.OnEvent
 	}
-	o.manualRefresh = true // tests call refreshDue themselves
-	f, err := New(o)
+	f, err := newFetcherWith(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	return f, rec
+}
+
+// dirFetcher is newFetcher with o and a DirStore in dir: call it again
+// for a restart.
+func dirFetcher(t testing.TB, dir string, o Options) (*Fetcher, *recorder) {
+	t.Helper()
+	store, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Store = store
+	return newFetcher(t, o)
 }
 
 // result is one OCSPRequest callback.
@@ -118,18 +124,21 @@ func request(t testing.TB, f *Fetcher, cert, issuer []byte) result {
 	}
 }
 
-// settle waits for the refreshes that refreshDue starts.
+// refreshNow lets the fetches in progress finish (so that none is joined
+// instead of started), runs what is due at now and waits for the fetches
+// it started; it returns how many.
 func refreshNow(t testing.TB, f *Fetcher, now time.Time) int {
 	t.Helper()
-	chans, _ := f.refreshDue(now)
-	for _, ch := range chans {
+	settle(t, f)
+	flights, _ := f.runDue(now)
+	for _, fl := range flights {
 		select {
-		case <-ch:
+		case <-fl.done:
 		case <-time.After(30 * time.Second):
 			t.Fatal("refresh never finished")
 		}
 	}
-	return len(chans)
+	return len(flights)
 }
 
 func newBufLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
@@ -145,4 +154,22 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// settle waits until no fetch of f is in progress.
+func settle(t testing.TB, f *Fetcher) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f.lifeMu.Lock()
+		n := f.fetches
+		f.lifeMu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fetches still in progress after 30 s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -80,11 +80,30 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 	return nil
 }
 
+// checkRedirect follows a redirect only within the first request's scheme
+// and host (and port), MaxRedirects times at most, each hop passing
+// checkURL: a responder, or whoever is on the plain-HTTP path to it, cannot
+// send the server elsewhere.
 func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > MaxRedirects {
 		return newErr(ErrTooManyRedirects, fmt.Sprintf("after %d", MaxRedirects), nil)
 	}
-	return f.checkURL(req.URL)
+	if err := f.checkURL(req.URL); err != nil {
+		return err
+	}
+	if from := via[0].URL; origin(req.URL) != origin(from) {
+		return newErr(ErrRefusedAddress, "redirect from "+origin(from)+" to "+origin(req.URL), nil)
+	}
+	return nil
+}
+
+// origin is u's scheme, host and port, the port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // postOCSP asks the responder at base about the DER request reqDER, by GET

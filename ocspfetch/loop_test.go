@@ -14,12 +14,12 @@ func TestBackgroundRefresh(t *testing.T) {
 	clk := newClock()
 	s := newScripted(t, clk)
 	// 20 s of validity, 10 s of it gone: due at once (within a second of
-	// jitter).
+	// jitter), the refresh floor lowered to a second.
 	s.set(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		writeOCSP(w, s.ca.OCSPResponse(t, s.leaf.Cert, testpki.ResponseOptions{ThisUpdate: now.Add(-10 * time.Second), NextUpdate: now.Add(10 * time.Second)}))
 	})
-	f, err := New(Options{Logger: quietLogger()})
+	f, err := New(Options{MinRefreshInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

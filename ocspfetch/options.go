@@ -14,6 +14,21 @@ const (
 	DefaultMaxResponseSize = 64 << 10
 	DefaultClockSkew       = 5 * time.Minute
 
+	// DefaultMinRetryDelay and DefaultMaxRetryDelay bound the retries
+	// after a failed fetch: the first within two seconds, so that a blip
+	// costs seconds, doubling up to ten minutes, so that a responder that
+	// stays down is not hammered.
+	DefaultMinRetryDelay = 2 * time.Second
+	DefaultMaxRetryDelay = 10 * time.Minute
+
+	// DefaultMinRefreshInterval is the least time between two requests for
+	// one certificate after a success, whatever the responses' lifetime.
+	DefaultMinRefreshInterval = time.Minute
+
+	// DefaultStoreTimeout bounds each Store call, well inside the default
+	// HandshakeBudget.
+	DefaultStoreTimeout = 500 * time.Millisecond
+
 	// NoNextUpdateLifetime bounds a response without NextUpdate: it is
 	// treated as expiring this long after its ThisUpdate. RFC 5019 reads a
 	// missing NextUpdate as "newer information is always available", which
@@ -22,16 +37,13 @@ const (
 	NoNextUpdateLifetime = time.Hour
 
 	// MaxRedirects is how many HTTP redirects a responder or caIssuers
-	// fetch follows before failing with ErrTooManyRedirects.
+	// fetch follows (each to the same scheme and host) before failing with
+	// ErrTooManyRedirects.
 	MaxRedirects = 3
 
-	// MinBackoff and MaxBackoff bound the retry delay after a failed
-	// fetch: it starts at MinBackoff and doubles up to MaxBackoff.
-	MinBackoff = time.Minute
-	MaxBackoff = time.Hour
-
-	// fetchTimeout bounds one whole update (caIssuers, OCSP exchange,
-	// Store) in the background; the handshake never waits that long.
+	// fetchTimeout bounds one whole update (Store, caIssuers, OCSP
+	// exchange, waiting for a fleet member) in the background; the
+	// handshake never waits that long.
 	fetchTimeout = 30 * time.Second
 )
 
@@ -39,14 +51,20 @@ const (
 type Options struct {
 	// HTTPClient fetches responses and issuers. Nil means a client of the
 	// Fetcher's own with connect, header and overall timeouts, no cookie
-	// jar, no proxy, and at most MaxRedirects redirects. A client given here
-	// is used as is, except that a nil CheckRedirect is replaced by the
-	// bounded, http(s)-only one.
+	// jar and no proxy, whose idle connections Close closes. A client given
+	// here is used as is, except for redirects: the Fetcher's rules (at
+	// most MaxRedirects, same scheme and host, RefuseInternalAddresses)
+	// apply first, then the client's own CheckRedirect, if any.
 	HTTPClient *http.Client
 
-	// Store keeps verified responses across Fetchers and restarts. Nil
-	// means NewMemoryStore().
+	// Store keeps verified responses across Fetchers and restarts; the
+	// Fetcher trusts it for nothing (see Store). Nil means NewMemoryStore().
 	Store Store
+
+	// StoreTimeout bounds each Store call. A call that has not returned by
+	// then is abandoned (reported, and the fetch goes on without it).
+	// Zero means DefaultStoreTimeout.
+	StoreTimeout time.Duration
 
 	// HandshakeBudget is how long OCSPRequest may hold a handshake that
 	// has no cached answer. Zero means DefaultHandshakeBudget; negative
@@ -54,8 +72,8 @@ type Options struct {
 	// unstapled).
 	HandshakeBudget time.Duration
 
-	// MaxResponseSize bounds a response (and a caIssuers certificate)
-	// body; reading stops one byte past it. Zero means
+	// MaxResponseSize bounds a response (from a responder or a Store) and
+	// a caIssuers certificate; reading stops one byte past it. Zero means
 	// DefaultMaxResponseSize.
 	MaxResponseSize int64
 
@@ -63,6 +81,20 @@ type Options struct {
 	// margin (at most a tenth of the response's lifetime) by which a staple
 	// is retired before its NextUpdate. Zero means DefaultClockSkew.
 	ClockSkew time.Duration
+
+	// MinRetryDelay is the delay before the first retry after a failed
+	// fetch; it doubles with each further failure up to MaxRetryDelay.
+	// Each delay is drawn at random from its upper half (jitter), so that
+	// servers that failed together do not retry together. Zeros mean
+	// DefaultMinRetryDelay and DefaultMaxRetryDelay.
+	MinRetryDelay, MaxRetryDelay time.Duration
+
+	// MinRefreshInterval is the least time between two requests for one
+	// certificate after a successful one: a refresh is due at the midpoint
+	// of the response's validity, but never sooner than this. Responses
+	// that live less than it are then stapled only part of the time: lower
+	// it for such a responder. Zero means DefaultMinRefreshInterval.
+	MinRefreshInterval time.Duration
 
 	// StapleRevoked staples verified Revoked answers so that clients see
 	// the revocation. By default they are reported, not stapled.
@@ -90,20 +122,16 @@ type Options struct {
 	// OnEvent, if set, receives every Event. It runs on the goroutine that
 	// produced the event (a background fetch, or a handshake that had no
 	// cached answer) and must not block. It is never called on the cache
-	// hit path.
+	// hit path. A panic in it is recovered and counted in Stats.Panics.
 	OnEvent func(Event)
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 
 	// Logger receives failures (Warn), Must-Staple certificates without a
-	// staple (Error) and fetches (Debug). Nil means slog.Default().
+	// staple (Error) and fetches (Debug), each of which is an Event too.
+	// Nil means silent.
 	Logger *slog.Logger
-
-	// manualRefresh keeps the background goroutine from starting
-	// refreshes, so that tests drive them with refreshDue and a fake clock
-	// without racing it.
-	manualRefresh bool
 }
 
 func (o *Options) setDefaults() error {
@@ -112,15 +140,25 @@ func (o *Options) setDefaults() error {
 		return errors.New("ocspfetch: negative MaxResponseSize")
 	case o.ClockSkew < 0:
 		return errors.New("ocspfetch: negative ClockSkew")
+	case o.StoreTimeout < 0, o.MinRetryDelay < 0, o.MaxRetryDelay < 0, o.MinRefreshInterval < 0:
+		return errors.New("ocspfetch: negative StoreTimeout, MinRetryDelay, MaxRetryDelay or MinRefreshInterval")
 	}
-	if o.HandshakeBudget == 0 {
-		o.HandshakeBudget = DefaultHandshakeBudget
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.HandshakeBudget, DefaultHandshakeBudget)
+	def(&o.ClockSkew, DefaultClockSkew)
+	def(&o.StoreTimeout, DefaultStoreTimeout)
+	def(&o.MinRetryDelay, DefaultMinRetryDelay)
+	def(&o.MaxRetryDelay, max(DefaultMaxRetryDelay, o.MinRetryDelay))
+	def(&o.MinRefreshInterval, DefaultMinRefreshInterval)
+	if o.MaxRetryDelay < o.MinRetryDelay {
+		return errors.New("ocspfetch: MaxRetryDelay below MinRetryDelay")
 	}
 	if o.MaxResponseSize == 0 {
 		o.MaxResponseSize = DefaultMaxResponseSize
-	}
-	if o.ClockSkew == 0 {
-		o.ClockSkew = DefaultClockSkew
 	}
 	switch o.CertIDHash {
 	case 0:
@@ -134,9 +172,6 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
 	}
 	return nil
 }

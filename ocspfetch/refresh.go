@@ -2,97 +2,206 @@ package ocspfetch
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
-	"golang.org/x/sync/singleflight"
 )
 
-// startFlight starts, or joins, the one fetch in flight for e. A cold flight
-// (refresh false) first rechecks the cache and the backoff, so a caller that
-// raced with a just-finished flight does not cause a second request.
-func (f *Fetcher) startFlight(e *entry, refresh bool) <-chan singleflight.Result {
-	return f.group.DoChan(e.id, func() (any, error) {
-		f.lifeMu.Lock()
-		if f.closed.Load() {
-			f.lifeMu.Unlock()
-			return nil, ErrClosed
-		}
-		f.flights.Add(1)
-		f.lifeMu.Unlock()
-		defer f.flights.Done()
-		ctx, cancel := context.WithTimeout(f.ctx, f.fetchTimeout)
-		defer cancel()
-		return f.update(ctx, e, refresh), nil
-	})
+// flight is the one fetch in progress for an entry; every caller that
+// needs its answer waits on answered.
+type flight struct {
+	answered chan struct{} // st and err are set
+	done     chan struct{} // all of it is over, saving to the Store included
+	st       *state        // the state handshakes get after it
+	err      error         // ErrClosed when it never ran
 }
 
-// update obtains a new answer for e and installs it; it returns the state
-// handshakes now get. Flights for one entry never overlap.
-func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) *state {
+// startFlight starts, or joins, the one fetch in flight for e. A cold
+// flight (refresh false) first rechecks the cache and the retry time, so a
+// caller that raced with a just-finished flight does not cause a second
+// request.
+func (f *Fetcher) startFlight(e *entry, refresh bool) *flight {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.flight != nil {
+		return e.flight
+	}
+	fl := &flight{answered: make(chan struct{}), done: make(chan struct{})}
+	if !f.track(false) {
+		fl.err = ErrClosed
+		close(fl.answered)
+		close(fl.done)
+		return fl
+	}
+	e.flight = fl
+	go f.fly(e, fl, refresh)
+	return fl
+}
+
+// fly runs a flight on a goroutine of its own. A panic (in the HTTP
+// client's transport, say) fails this fetch only. Waiters are released as
+// soon as the answer is installed; saving it to the Store comes after.
+func (f *Fetcher) fly(e *entry, fl *flight, refresh bool) {
+	defer f.untrack(false)
+	ctx, cancel := context.WithTimeout(f.ctx, fetchTimeout)
+	defer cancel()
+	var after func()
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				f.stats.panics.Add(1)
+				fl.st = f.failed(e, newErr(ErrPanic, fmt.Sprint(v), nil))
+			}
+		}()
+		fl.st, after = f.update(ctx, e, refresh)
+	}()
+	close(fl.answered)
+	if after != nil {
+		after()
+	}
+	e.mu.Lock()
+	e.flight = nil
+	e.mu.Unlock()
+	close(fl.done)
+}
+
+// update obtains a new answer for e and installs it. It returns the state
+// handshakes now get and, possibly, what remains to be done without them
+// waiting (saving to the Store, releasing the fleet's lock). Flights for one
+// entry never overlap.
+func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, func()) {
 	now := f.now()
 	if !refresh {
 		if st := e.cur.Load(); st != nil && now.UnixNano() < st.until {
-			return st
+			return st, nil
 		}
 		if _, ok := e.backingOff(now); ok {
-			return e.cur.Load()
+			return e.cur.Load(), nil
+		}
+	}
+	if err := f.prepare(ctx, e); err != nil {
+		return f.failed(e, err), nil
+	}
+	// Another Fetcher, or an earlier run, may have a fresher answer.
+	if st := f.fromStore(ctx, e, false); st != nil {
+		return st, nil
+	}
+	unlock, st := f.lockOrWait(ctx, e)
+	if st != nil {
+		return st, nil
+	}
+	// Saving and unlocking are not cut short by Close, which waits for
+	// them (StoreTimeout bounds them).
+	release := func() {
+		if unlock != nil {
+			f.storeDo(context.Background(), e, "unlock", unlock)
 		}
 	}
 	e.mu.Lock()
-	issuer, hasID, tried := e.issuer, e.hasID, e.triedStore
+	e.lastRequest = f.now()
 	e.mu.Unlock()
-	if !hasID {
-		if issuer == nil {
-			iss, err := f.fetchIssuer(ctx, e.cert)
-			if err != nil {
-				return f.failed(e, err)
-			}
-			issuer = iss
-		}
-		id, err := newCertID(f.opts.CertIDHash, e.cert, issuer)
-		if err != nil {
-			return f.failed(e, err)
-		}
-		req, err := ocsp.CreateRequest(e.cert, issuer, &ocsp.RequestOptions{Hash: f.opts.CertIDHash})
-		if err != nil {
-			return f.failed(e, newErr(ErrBadCertificate, "creating request", err))
-		}
-		e.mu.Lock()
-		e.issuer, e.id2, e.key, e.reqDER, e.hasID = issuer, id, id.key(), req, true
-		e.mu.Unlock()
-	}
-	if !tried {
-		e.mu.Lock()
-		e.triedStore = true
-		e.mu.Unlock()
-		if st := f.fromStore(ctx, e); st != nil {
-			return st
-		}
-	}
 	der, err := f.postOCSP(ctx, e.url, e.reqDER)
 	if err != nil {
-		return f.failed(e, err)
+		return f.failed(e, err), release
 	}
-	resp, next, verr := verify(der, e.cert, e.issuer, e.id2, f.now(), f.opts.ClockSkew)
-	if resp == nil {
-		return f.failed(e, verr)
+	c, err := f.check(e, der)
+	if err != nil {
+		return f.failed(e, err), release
+	}
+	switch e.compare(c) {
+	case -1:
+		return f.failed(e, newErr(ErrOlderResponse, "thisUpdate "+c.resp.ThisUpdate.UTC().Format(time.RFC3339), nil)), release
+	case 0:
+		return f.noNews(e, c), release
 	}
 	kind := EventFetched
-	if e.cur.Load() != nil && e.cur.Load().staple != nil {
+	if cur := e.cur.Load(); cur != nil && cur.staple != nil {
 		kind = EventRefreshed
 	}
-	st := f.accept(e, der, resp, next, verr, kind)
+	st = f.accept(e, c, kind)
 	if st == nil {
 		// Valid but too close to its NextUpdate to be worth serving.
-		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil))
+		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil)), release
 	}
-	if err := f.opts.Store.Store(ctx, e.key, der); err != nil {
-		f.emit(e, Event{Kind: EventStoreError, Err: err})
+	return st, func() {
+		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der) })
+		release()
 	}
-	return st
+}
+
+// prepare finds e's issuer (from the caIssuers URL if none was given) and
+// builds its CertID and request, once.
+func (f *Fetcher) prepare(ctx context.Context, e *entry) error {
+	e.mu.Lock()
+	issuer, hasID := e.issuer, e.hasID
+	e.mu.Unlock()
+	if hasID {
+		return nil
+	}
+	if issuer == nil {
+		iss, err := f.fetchIssuer(ctx, e.cert)
+		if err != nil {
+			return err
+		}
+		issuer = iss
+	}
+	id, err := newCertID(f.opts.CertIDHash, e.cert, issuer)
+	if err != nil {
+		return err
+	}
+	req, err := ocsp.CreateRequest(e.cert, issuer, &ocsp.RequestOptions{Hash: f.opts.CertIDHash})
+	if err != nil {
+		return newErr(ErrBadCertificate, "creating request", err)
+	}
+	e.mu.Lock()
+	e.issuer, e.cid, e.key, e.reqDER, e.hasID = issuer, id, id.key(), req, true
+	e.maxStaple = maxStapleSize(len(e.cert.Raw), len(issuer.Raw))
+	e.mu.Unlock()
+	return nil
+}
+
+// checked is a verified response that fits, not yet installed.
+type checked struct {
+	resp *ocsp.Response
+	der  []byte // its minimal form: what is stapled and stored
+	next time.Time
+	verr error // ErrRevoked or ErrUnknownStatus for those answers
+}
+
+// check verifies der for e and applies the size rule to its minimal form.
+func (f *Fetcher) check(e *entry, der []byte) (*checked, error) {
+	resp, minimal, next, verr := verify(der, e.cert, e.issuer, e.cid, f.now(), f.opts.ClockSkew)
+	if resp == nil {
+		return nil, verr
+	}
+	if len(minimal) > e.maxStaple {
+		return nil, newErr(ErrResponseTooLarge, fmt.Sprintf("%d bytes without its padding, more than the %d that fit beside the chain in a handshake", len(minimal), e.maxStaple), nil)
+	}
+	return &checked{resp: resp, der: minimal, next: next, verr: verr}, nil
+}
+
+// compare tells c's freshness against what e holds: 1 fresher (a later
+// ThisUpdate; at the same one, a revocation of the Good answer served, or
+// anything when that answer is no longer served), 0 the answer served, -1
+// older. ThisUpdate never goes backwards.
+func (e *entry) compare(c *checked) int {
+	e.mu.Lock()
+	latest := e.latest
+	e.mu.Unlock()
+	switch {
+	case c.resp.ThisUpdate.After(latest):
+		return 1
+	case c.resp.ThisUpdate.Before(latest):
+		return -1
+	}
+	cur := e.cur.Load()
+	if cur == nil || cur.staple == nil || !cur.staple.ThisUpdate.Equal(latest) ||
+		cur.staple.Status == ocsp.Good && c.resp.Status == ocsp.Revoked {
+		return 1
+	}
+	return 0
 }
 
 // serveUntil is when a response stops being stapled: NextUpdate less a
@@ -103,12 +212,31 @@ func (f *Fetcher) serveUntil(resp *ocsp.Response, next time.Time) time.Time {
 	return next.Add(-margin)
 }
 
-// accept installs a verified response and schedules its refresh at the
-// midpoint of ThisUpdate..NextUpdate, with jitter of ±5% of the lifetime so
-// that many servers do not ask together. It returns nil, changing nothing,
-// if the response is already past its service end.
-func (f *Fetcher) accept(e *entry, der []byte, resp *ocsp.Response, next time.Time, verr error, kind EventKind) *state {
+// refreshAt is when to ask again after c: at the midpoint of
+// ThisUpdate..NextUpdate, with jitter of ±5% of the lifetime so that many
+// servers do not ask together (soon, for a response loaded late in its
+// life), but never within MinRefreshInterval of the last request.
+func (f *Fetcher) refreshAt(e *entry, c *checked, now time.Time) time.Time {
+	life := c.next.Sub(c.resp.ThisUpdate)
+	at := c.resp.ThisUpdate.Add(life / 2).Add(jitter(life / 20))
+	if at.Before(now) {
+		at = now.Add(time.Duration(rand.Int64N(int64(min(life/20, time.Minute)) + 1)))
+	}
+	e.mu.Lock()
+	floor := e.lastRequest.Add(f.opts.MinRefreshInterval)
+	e.mu.Unlock()
+	if at.Before(floor) {
+		at = floor
+	}
+	return at
+}
+
+// accept installs a verified response and schedules its refresh. It
+// returns nil, changing nothing, if the response is already past its
+// service end.
+func (f *Fetcher) accept(e *entry, c *checked, kind EventKind) *state {
 	now := f.now()
+	resp, next := c.resp, c.next
 	until := f.serveUntil(resp, next)
 	if !now.Before(until) {
 		return nil
@@ -117,54 +245,65 @@ func (f *Fetcher) accept(e *entry, der []byte, resp *ocsp.Response, next time.Ti
 	key := e.key
 	e.mu.Unlock()
 	s := &Staple{
-		DER: der, Status: resp.Status, ThisUpdate: resp.ThisUpdate, NextUpdate: next,
+		DER: c.der, Status: resp.Status, ThisUpdate: resp.ThisUpdate, NextUpdate: next,
 		ProducedAt: resp.ProducedAt, RevokedAt: resp.RevokedAt, ServeUntil: until, Key: key,
 	}
-	st := &state{staple: s, err: verr, until: until.UnixNano()}
+	st := &state{staple: s, err: c.verr, until: until.UnixNano()}
 	switch resp.Status {
 	case ocsp.Good:
-		st.der = der
+		st.der = c.der
 	case ocsp.Revoked:
 		f.stats.revoked.Add(1)
 		if f.opts.StapleRevoked {
-			st.der = der
+			st.der = c.der
 		} else {
-			st.failErr = verr
+			st.failErr = c.verr
 		}
 	default:
 		f.stats.unknown.Add(1)
-		st.failErr = verr
+		st.failErr = c.verr
 	}
 	if kind == EventLoaded {
 		f.stats.loaded.Add(1)
 	} else {
 		f.stats.fetched.Add(1)
 	}
-	life := next.Sub(resp.ThisUpdate)
-	refresh := resp.ThisUpdate.Add(life / 2).Add(jitter(life / 20))
-	if refresh.Before(now) {
-		// Loaded late in its life: refresh soon, but not in lockstep.
-		refresh = now.Add(time.Duration(rand.Int64N(int64(min(life/20, time.Minute)) + 1)))
-	}
+	refresh := f.refreshAt(e, c, now)
 	e.mu.Lock()
-	e.failures, e.retryAt, e.refreshAt, e.lastErr = 0, time.Time{}, refresh, verr
+	e.failures, e.lastErr = 0, c.verr
+	e.retryAt = e.lastRequest.Add(f.opts.MinRefreshInterval)
+	if resp.ThisUpdate.After(e.latest) {
+		e.latest = resp.ThisUpdate
+	}
 	e.cur.Store(st)
 	e.mu.Unlock()
-	f.poke()
+	f.schedule(e, refresh)
 	ev := Event{Kind: kind, ThisUpdate: resp.ThisUpdate, NextUpdate: next}
 	f.emit(e, ev)
 	switch resp.Status {
 	case ocsp.Revoked:
-		ev.Kind, ev.Err = EventRevoked, verr
+		ev.Kind, ev.Err = EventRevoked, c.verr
 		f.emit(e, ev)
 	case ocsp.Unknown:
-		ev.Kind, ev.Err = EventUnknown, verr
+		ev.Kind, ev.Err = EventUnknown, c.verr
 		f.emit(e, ev)
 	}
 	if st.der == nil && e.mustStaple {
-		f.mustStapleMissing(e, verr)
+		f.mustStapleMissing(e, c.verr)
 	}
 	return st
+}
+
+// noNews handles an answer the same as the one served (same ThisUpdate):
+// nothing changes but the next refresh.
+func (f *Fetcher) noNews(e *entry, c *checked) *state {
+	refresh := f.refreshAt(e, c, f.now())
+	e.mu.Lock()
+	e.failures, e.lastErr = 0, c.verr
+	e.retryAt = e.lastRequest.Add(f.opts.MinRefreshInterval)
+	e.mu.Unlock()
+	f.schedule(e, refresh)
+	return e.cur.Load()
 }
 
 // jitter returns a uniform duration in [-d, d].
@@ -175,10 +314,22 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(2*d)+1)) - d
 }
 
-// failed records a failed fetch: counted and reported, retried after a
-// backoff of MinBackoff doubling to MaxBackoff. A cached verified answer
-// still within its service time is kept; otherwise handshakes get nothing
-// until the retry.
+// retryDelay is the delay before retry n (1 for the first after a
+// failure): MinRetryDelay doubled n-1 times, capped at MaxRetryDelay,
+// drawn from its upper half.
+func (f *Fetcher) retryDelay(n int) time.Duration {
+	d := f.opts.MaxRetryDelay
+	if n-1 < 62 {
+		if x := f.opts.MinRetryDelay << (n - 1); x > 0 && x < d {
+			d = x
+		}
+	}
+	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// failed records a failed fetch: counted and reported, retried after
+// retryDelay. A cached verified answer still within its service time is
+// kept; otherwise handshakes get nothing until the retry.
 func (f *Fetcher) failed(e *entry, err error) *state {
 	now := f.now()
 	reason := classify(err)
@@ -190,137 +341,19 @@ func (f *Fetcher) failed(e *entry, err error) *state {
 
 	e.mu.Lock()
 	e.failures++
-	backoff := MaxBackoff
-	if e.failures <= 7 {
-		backoff = min(MinBackoff<<(e.failures-1), MaxBackoff)
-	}
-	e.retryAt = now.Add(backoff)
-	e.refreshAt = e.retryAt
+	e.retryAt = now.Add(f.retryDelay(e.failures))
+	retryAt := e.retryAt
 	e.lastErr = err
 	cur := e.cur.Load()
 	kept := cur != nil && cur.staple != nil && now.UnixNano() < cur.until
 	if !kept {
-		e.cur.Store(&state{until: e.retryAt.UnixNano(), err: err, failErr: err})
+		e.cur.Store(&state{until: retryAt.UnixNano(), err: err, failErr: err})
 	}
 	e.mu.Unlock()
-	f.poke()
+	f.schedule(e, retryAt)
 	f.emit(e, Event{Kind: EventFailed, Err: err})
 	if e.mustStaple && !(kept && cur.der != nil) {
 		f.mustStapleMissing(e, err)
 	}
 	return e.cur.Load()
-}
-
-// fromStore adopts a verified, still servable response from the Store.
-// Anything else there (corrupt, foreign, expired) is deleted, to be
-// replaced by the fetch that follows.
-func (f *Fetcher) fromStore(ctx context.Context, e *entry) *state {
-	der, err := f.opts.Store.Load(ctx, e.key)
-	if err != nil {
-		if !errors.Is(err, ErrCacheMiss) {
-			f.emit(e, Event{Kind: EventStoreError, Err: err})
-		}
-		return nil
-	}
-	resp, next, verr := verify(der, e.cert, e.issuer, e.id2, f.now(), f.opts.ClockSkew)
-	if resp != nil {
-		if st := f.accept(e, der, resp, next, verr, EventLoaded); st != nil {
-			return st
-		}
-	}
-	f.opts.Logger.Debug("ocspfetch: ignoring stored response", "key", e.key, "err", verr)
-	if err := f.opts.Store.Delete(ctx, e.key); err != nil {
-		f.emit(e, Event{Kind: EventStoreError, Err: err})
-	}
-	return nil
-}
-
-// poke wakes the scheduler to look at refresh times again.
-func (f *Fetcher) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// maxSleep bounds the scheduler's sleep, so that a clock that jumps (or a
-// fake one in tests) is noticed within it.
-const maxSleep = time.Minute
-
-// loop is the Fetcher's one background goroutine: it starts refreshes when
-// they are due.
-func (f *Fetcher) loop() {
-	defer close(f.loopDone)
-	t := time.NewTimer(maxSleep)
-	defer t.Stop()
-	for {
-		d := maxSleep
-		if !f.opts.manualRefresh {
-			_, d = f.refreshDue(f.now())
-		}
-		t.Reset(d)
-		select {
-		case <-f.done:
-			return
-		case <-f.wake:
-		case <-t.C:
-		}
-	}
-}
-
-// refreshDue starts the refreshes due at now and returns their result
-// channels and how long until the next one is due (at most maxSleep).
-// Certificates unused for idleTimeout are dropped instead of refreshed.
-func (f *Fetcher) refreshDue(now time.Time) ([]<-chan singleflight.Result, time.Duration) {
-	var started []<-chan singleflight.Result
-	var idle []*entry
-	next := maxSleep
-	for _, e := range *f.hot.Load() {
-		e.mu.Lock()
-		at := e.refreshAt
-		if at.IsZero() {
-			e.mu.Unlock()
-			continue
-		}
-		if d := at.Sub(now); d > 0 {
-			e.mu.Unlock()
-			next = min(next, d)
-			continue
-		}
-		if e.used.Swap(false) {
-			e.lastUsed = now
-		}
-		if now.Sub(e.lastUsed) > idleTimeout {
-			e.refreshAt = time.Time{}
-			e.mu.Unlock()
-			idle = append(idle, e)
-			continue
-		}
-		// Pending until the flight reschedules it.
-		e.refreshAt = time.Time{}
-		e.mu.Unlock()
-		if f.closed.Load() {
-			break
-		}
-		started = append(started, f.startFlight(e, true))
-	}
-	if len(idle) > 0 {
-		f.forget(idle)
-	}
-	return started, max(next, time.Millisecond)
-}
-
-// forget removes entries from the hot map.
-func (f *Fetcher) forget(es []*entry) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	old := *f.hot.Load()
-	m := make(map[string]*entry, len(old))
-	for k, v := range old {
-		m[k] = v
-	}
-	for _, e := range es {
-		delete(m, e.id)
-	}
-	f.hot.Store(&m)
 }

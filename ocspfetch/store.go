@@ -2,19 +2,30 @@ package ocspfetch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Store keeps DER OCSP responses by key. Keys are CertID strings such as
-// "sha1-<issuer name hash>-<issuer key hash>-<serial>" (hex, safe as file
-// names). The Fetcher verifies everything it loads, so a Store need not be
-// trusted for integrity, only for availability. Implementations must be
-// safe for concurrent use.
+// "sha1-<issuer name hash>-<issuer key hash>-<serial>" in lower-case hex:
+// about 130 characters with SHA-1, over 300 with SHA-512.
+//
+// The Fetcher trusts a Store for nothing. Integrity: it verifies every
+// response it loads as it verifies a responder's. Availability: it bounds
+// every call by Options.StoreTimeout (a call still running then is
+// abandoned: it may finish later, unobserved), recovers a call's panic,
+// holds what Load returns to Options.MaxResponseSize, and goes on without
+// the Store when it fails. Implementations must be safe for concurrent use
+// and should return when ctx is done.
 type Store interface {
 	// Load returns the response stored under key, or an error wrapping
 	// ErrCacheMiss when there is none.
@@ -25,17 +36,54 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// NewMemoryStore returns a Store that keeps responses in memory.
-func NewMemoryStore() Store { return &memoryStore{m: make(map[string][]byte)} }
+// LockingStore is a Store shared by several Fetchers (a fleet) that can
+// also hold a short-lived lock per key, so that one of them asks the
+// responder while the others wait for what it stores.
+//
+// Before asking the responder about a certificate, a Fetcher first adopts
+// a verified response from the Store that is fresher than its own (a later
+// ThisUpdate). If there is none it takes the key's lock and asks. If
+// another holds the lock, it polls the Store until a fresher response
+// appears there, or until it can take the lock itself (the holder is done,
+// or died and its lock lapsed), within the time its fetch has; a handshake
+// waiting for it still waits no longer than HandshakeBudget. A Lock that
+// fails, panics or takes longer than StoreTimeout costs only the sharing:
+// the Fetcher asks the responder itself.
+//
+// On Redis: Lock is SET <lock key> <random token> NX PX <ttl>, a nil reply
+// meaning ErrLocked; unlock deletes the lock key only if it still holds
+// that token (a compare-and-delete script).
+type LockingStore interface {
+	Store
+	// Lock takes the lock on key for ttl without waiting for it. It
+	// returns an error wrapping ErrLocked when another holds it. unlock
+	// releases the lock if it is still the one taken; the lock lapses by
+	// itself after ttl.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, err error)
+}
+
+// NewMemoryStore returns a LockingStore that keeps responses in memory.
+// Fetchers of one process that share it share their staples and ask the
+// responder once for all of them.
+func NewMemoryStore() LockingStore {
+	return &memoryStore{m: make(map[string][]byte), locks: make(map[string]memoryLock)}
+}
 
 type memoryStore struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu    sync.Mutex
+	m     map[string][]byte
+	locks map[string]memoryLock
+	token uint64
+}
+
+type memoryLock struct {
+	token uint64
+	until time.Time
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, ok := s.m[key]
 	if !ok {
 		return nil, ErrCacheMiss
@@ -57,11 +105,38 @@ func (s *memoryStore) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-// NewDirStore returns a Store that keeps each response in dir as
-// <key>.ocsp, mode 0600, creating dir (0700) if needed. Writes go to a
-// temporary file that is renamed into place, so a crash never leaves a
-// half-written response under a key. The Fetcher ignores (and replaces) a
-// file that is corrupt or expired.
+func (s *memoryStore) Lock(_ context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.locks[key]; ok && now.Before(l.until) {
+		return nil, ErrLocked
+	}
+	s.token++
+	token := s.token
+	s.locks[key] = memoryLock{token: token, until: now.Add(ttl)}
+	return func(context.Context) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.locks[key].token == token {
+			delete(s.locks, key)
+		}
+		return nil
+	}, nil
+}
+
+// maxStoredSize bounds what a DirStore reads: no staple that fits a
+// handshake is larger (see maxStapleSize).
+const maxStoredSize = maxHandshakeMessage
+
+// NewDirStore returns a Store that keeps each response in dir as a file
+// <key>.ocsp (a key too long for a file name, or with other characters
+// than letters, digits and '-', is named by its SHA-256 instead), mode
+// 0600, creating dir (0700) if needed. Writes go to a temporary file that
+// is renamed into place, so a crash never leaves a half-written response
+// under a key. Reads take only regular files (a FIFO or a device under a
+// key is refused, not opened for reading) of at most 64 KiB. The Fetcher
+// ignores (and replaces) a file that is corrupt or expired.
 func NewDirStore(dir string) (Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ocspfetch: dir store: %w", err)
@@ -71,37 +146,53 @@ func NewDirStore(dir string) (Store, error) {
 
 type dirStore struct{ dir string }
 
-func (s *dirStore) path(key string) (string, error) {
-	if key == "" || len(key) > 200 {
-		return "", fmt.Errorf("ocspfetch: dir store: bad key %q", key)
-	}
+// name is key's file name, without the extension.
+func (s *dirStore) name(key string) string {
+	plain := key != "" && len(key) <= 200
 	for _, r := range key {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return "", fmt.Errorf("ocspfetch: dir store: bad key %q", key)
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			plain = false
+			break
 		}
 	}
-	return filepath.Join(s.dir, key+".ocsp"), nil
+	if plain {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "_" + hex.EncodeToString(sum[:]) // '_' is never in a plain name
 }
 
 func (s *dirStore) Load(_ context.Context, key string) ([]byte, error) {
-	p, err := s.path(key)
+	p := filepath.Join(s.dir, s.name(key)+".ocsp")
+	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrCacheMiss
+	}
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrCacheMiss
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("ocspfetch: dir store: %s is not a regular file (%v)", p, fi.Mode().Type())
+	case fi.Size() > maxStoredSize:
+		return nil, fmt.Errorf("ocspfetch: dir store: %s has %d bytes, more than %d", p, fi.Size(), maxStoredSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxStoredSize+1))
+	if err == nil && len(b) > maxStoredSize {
+		err = fmt.Errorf("ocspfetch: dir store: %s grew past %d bytes", p, maxStoredSize)
 	}
 	return b, err
 }
 
 func (s *dirStore) Store(_ context.Context, key string, der []byte) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
+	name := s.name(key)
 	// CreateTemp makes the file 0600; the rename publishes it whole.
-	f, err := os.CreateTemp(s.dir, ".tmp-"+key+"-*")
+	f, err := os.CreateTemp(s.dir, ".tmp-"+name+"-*")
 	if err != nil {
 		return err
 	}
@@ -117,7 +208,7 @@ func (s *dirStore) Store(_ context.Context, key string, der []byte) error {
 		werr = os.Chmod(tmp, 0o600)
 	}
 	if werr == nil {
-		werr = os.Rename(tmp, p)
+		werr = os.Rename(tmp, filepath.Join(s.dir, name+".ocsp"))
 	}
 	if werr != nil {
 		os.Remove(tmp)
@@ -126,11 +217,7 @@ func (s *dirStore) Store(_ context.Context, key string, der []byte) error {
 }
 
 func (s *dirStore) Delete(_ context.Context, key string) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(filepath.Join(s.dir, s.name(key)+".ocsp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

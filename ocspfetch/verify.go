@@ -10,11 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"errors"
 	"math/big"
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -58,28 +59,108 @@ func (id certID) key() string {
 	return name + "-" + hex.EncodeToString(id.nameHash) + "-" + hex.EncodeToString(id.keyHash) + "-" + hex.EncodeToString(id.serial.Bytes())
 }
 
-// The ASN.1 of a response, only as deep as x/crypto/ocsp does not expose:
-// the CertID of each single response.
-type rawResponse struct {
-	Status   asn1.Enumerated
-	Response struct {
-		Type  asn1.ObjectIdentifier
-		Bytes []byte
-	} `asn1:"explicit,tag:0,optional"`
+// responseParts is an OCSPResponse taken apart as far as this package
+// needs (RFC 6960 4.2.1), each part of the BasicOCSPResponse kept as the
+// bytes it came in, so that it can be put together again without touching
+// what the signature covers.
+type responseParts struct {
+	tbs, sigAlg, sig []byte   // tbsResponseData, signatureAlgorithm, signature
+	certs            [][]byte // the certs field, which the signature does not cover
 }
 
-type rawBasic struct {
-	TBS struct {
-		Raw         asn1.RawContent
-		Version     int `asn1:"optional,explicit,default:0,tag:0"`
-		ResponderID asn1.RawValue
-		ProducedAt  time.Time `asn1:"generalized"`
-		Responses   []rawSingle
-		Extensions  []pkix.Extension `asn1:"explicit,tag:1,optional"`
+var oidOCSPBasic = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
+
+// tagExplicit0 is the [0] EXPLICIT of the response bytes and of the
+// certs field.
+var tagExplicit0 = casn1.Tag(0).Constructed().ContextSpecific()
+
+// splitResponse takes der apart. A response whose status is not successful
+// is reported as ErrResponderStatus, wrapping ocsp.ResponseError.
+func splitResponse(der []byte) (*responseParts, error) {
+	malformed := func(what string) error { return newErr(ErrMalformed, what, nil) }
+	in := cryptobyte.String(der)
+	var resp, rb, rbs, basicDER, basic cryptobyte.String
+	var status int
+	if !in.ReadASN1(&resp, casn1.SEQUENCE) || !in.Empty() || !resp.ReadASN1Enum(&status) {
+		return nil, malformed("not an OCSPResponse")
 	}
-	SignatureAlgorithm pkix.AlgorithmIdentifier
-	Signature          asn1.BitString
-	Certificates       []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	if status != int(ocsp.Success) {
+		return nil, newErr(ErrResponderStatus, "", ocsp.ResponseError{Status: ocsp.ResponseStatus(status)})
+	}
+	var typ asn1.ObjectIdentifier
+	if !resp.ReadASN1(&rb, tagExplicit0) || !resp.Empty() || !rb.ReadASN1(&rbs, casn1.SEQUENCE) || !rb.Empty() ||
+		!rbs.ReadASN1ObjectIdentifier(&typ) || !rbs.ReadASN1(&basicDER, casn1.OCTET_STRING) || !rbs.Empty() {
+		return nil, malformed("no response bytes")
+	}
+	if !typ.Equal(oidOCSPBasic) {
+		return nil, malformed("response type " + typ.String())
+	}
+	var p responseParts
+	var tbs, alg, sig cryptobyte.String
+	if !basicDER.ReadASN1(&basic, casn1.SEQUENCE) || !basicDER.Empty() || !basic.ReadASN1Element(&tbs, casn1.SEQUENCE) ||
+		!basic.ReadASN1Element(&alg, casn1.SEQUENCE) || !basic.ReadASN1Element(&sig, casn1.BIT_STRING) {
+		return nil, malformed("BasicOCSPResponse")
+	}
+	p.tbs, p.sigAlg, p.sig = tbs, alg, sig
+	if basic.PeekASN1Tag(tagExplicit0) {
+		var wrap, list cryptobyte.String
+		if !basic.ReadASN1(&wrap, tagExplicit0) || !wrap.ReadASN1(&list, casn1.SEQUENCE) || !wrap.Empty() {
+			return nil, malformed("certs")
+		}
+		for !list.Empty() {
+			var c cryptobyte.String
+			var tag casn1.Tag
+			if !list.ReadAnyASN1Element(&c, &tag) {
+				return nil, malformed("certs")
+			}
+			p.certs = append(p.certs, c)
+		}
+	}
+	if !basic.Empty() {
+		return nil, malformed("trailing data in BasicOCSPResponse")
+	}
+	return &p, nil
+}
+
+// encode puts the response together again with certs as its certs field
+// (none: the field is left out).
+func (p *responseParts) encode(certs ...[]byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Enum(int64(ocsp.Success))
+		b.AddASN1(tagExplicit0, func(b *cryptobyte.Builder) {
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1ObjectIdentifier(oidOCSPBasic)
+				b.AddASN1(casn1.OCTET_STRING, func(b *cryptobyte.Builder) {
+					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddBytes(p.tbs)
+						b.AddBytes(p.sigAlg)
+						b.AddBytes(p.sig)
+						if len(certs) > 0 {
+							b.AddASN1(tagExplicit0, func(b *cryptobyte.Builder) {
+								b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+									for _, c := range certs {
+										b.AddBytes(c)
+									}
+								})
+							})
+						}
+					})
+				})
+			})
+		})
+	})
+	return b.BytesOrPanic() // only raw elements that parsed, re-framed
+}
+
+// The ASN.1 of tbsResponseData, as deep as x/crypto/ocsp does not expose:
+// the CertID of each single response.
+type rawTBS struct {
+	Version     int `asn1:"optional,explicit,default:0,tag:0"`
+	ResponderID asn1.RawValue
+	ProducedAt  time.Time `asn1:"generalized"`
+	Responses   []rawSingle
+	Extensions  []pkix.Extension `asn1:"explicit,tag:1,optional"`
 }
 
 type rawSingle struct {
@@ -105,16 +186,12 @@ var hashOIDs = map[string]crypto.Hash{
 // matchCertID checks that the first single response about id's serial (the
 // one ocsp.ParseResponseForCert picks) also names id's issuer, by name hash
 // and key hash, in whatever hash algorithm the responder chose.
-func matchCertID(der []byte, id certID) error {
-	var r rawResponse
-	if _, err := asn1.Unmarshal(der, &r); err != nil {
-		return newErr(ErrMalformed, "", err)
+func matchCertID(tbs []byte, id certID) error {
+	var t rawTBS
+	if rest, err := asn1.Unmarshal(tbs, &t); err != nil || len(rest) > 0 {
+		return newErr(ErrMalformed, "tbsResponseData", err)
 	}
-	var b rawBasic
-	if _, err := asn1.Unmarshal(r.Response.Bytes, &b); err != nil {
-		return newErr(ErrMalformed, "basic response", err)
-	}
-	for _, s := range b.TBS.Responses {
+	for _, s := range t.Responses {
 		if s.CertID.Serial == nil || s.CertID.Serial.Cmp(id.serial) != 0 {
 			continue
 		}
@@ -131,71 +208,81 @@ func matchCertID(der []byte, id certID) error {
 	return newErr(ErrWrongCertificate, "no answer for serial "+strings.ToUpper(id.serial.Text(16)), nil)
 }
 
-// verify parses der and accepts it only if it is a successful response
-// about exactly cert (serial and issuer hashes), signed by issuer or by a
-// delegate issuer signed that carries id-kp-OCSPSigning and is valid at now,
-// with ThisUpdate ≤ now+skew and now < NextUpdate (effective). It returns
-// the response and its effective NextUpdate. A verified Revoked or Unknown
-// answer is returned together with ErrRevoked or ErrUnknownStatus.
-func verify(der []byte, cert, issuer *x509.Certificate, id certID, now time.Time, skew time.Duration) (*ocsp.Response, time.Time, error) {
-	resp, err := ocsp.ParseResponseForCert(der, cert, nil)
+// verify accepts der only if it is a successful response about exactly
+// cert (serial and issuer hashes), signed by issuer or by a delegate issuer
+// signed that carries id-kp-OCSPSigning and is valid at now, with
+// ThisUpdate ≤ now+skew and now < NextUpdate (effective). It returns the
+// response, its minimal form (the signed parts byte for byte, and in the
+// certs field only the delegate that signed it, if any), and the effective
+// NextUpdate. A verified Revoked or Unknown answer is returned together
+// with ErrRevoked or ErrUnknownStatus.
+//
+// Every error is told by its type: the structure is checked here, so that
+// x/crypto/ocsp is handed a response without certificates and its errors
+// can only mean malformed; the signatures are checked here too.
+func verify(der []byte, cert, issuer *x509.Certificate, id certID, now time.Time, skew time.Duration) (*ocsp.Response, []byte, time.Time, error) {
+	fail := func(err error) (*ocsp.Response, []byte, time.Time, error) { return nil, nil, time.Time{}, err }
+	p, err := splitResponse(der)
 	if err != nil {
-		var re ocsp.ResponseError
-		var pe ocsp.ParseError
-		switch {
-		case errors.As(err, &re):
-			return nil, time.Time{}, newErr(ErrResponderStatus, "", err)
-		case errors.As(err, &pe) && strings.Contains(string(pe), "no response matching"):
-			return nil, time.Time{}, newErr(ErrWrongCertificate, "", err)
-		case errors.As(err, &pe) && strings.Contains(string(pe), "signature"):
-			// x/crypto checks the response against the certificate it
-			// embeds before we see it.
-			return nil, time.Time{}, newErr(ErrBadSignature, "", err)
-		}
-		return nil, time.Time{}, newErr(ErrMalformed, "", err)
+		return fail(err)
 	}
-	if err := matchCertID(der, id); err != nil {
-		return nil, time.Time{}, err
+	if err := matchCertID(p.tbs, id); err != nil {
+		return fail(err)
+	}
+	resp, err := ocsp.ParseResponseForCert(p.encode(), cert, nil)
+	if err != nil {
+		return fail(newErr(ErrMalformed, "", err))
+	}
+	var kept [][]byte
+	if len(p.certs) > 0 {
+		// x/crypto/ocsp, and so Go's clients, read only the first.
+		signer, err := x509.ParseCertificate(p.certs[0])
+		if err != nil {
+			return fail(newErr(ErrMalformed, "embedded certificate", err))
+		}
+		if !bytes.Equal(signer.Raw, issuer.Raw) {
+			resp.Certificate = signer
+			kept = [][]byte{signer.Raw}
+		}
 	}
 	if err := checkSigner(resp, issuer, now); err != nil {
-		return nil, time.Time{}, err
+		return fail(err)
 	}
+	minimal := p.encode(kept...)
+	resp.Raw = minimal
 	next := resp.NextUpdate
 	if next.IsZero() {
 		next = resp.ThisUpdate.Add(NoNextUpdateLifetime)
 	}
 	switch {
 	case resp.ThisUpdate.After(now.Add(skew)):
-		return nil, time.Time{}, newErr(ErrNotYetValid, "thisUpdate "+resp.ThisUpdate.UTC().Format(time.RFC3339), nil)
+		return fail(newErr(ErrNotYetValid, "thisUpdate "+resp.ThisUpdate.UTC().Format(time.RFC3339), nil))
 	case !next.After(resp.ThisUpdate):
-		return nil, time.Time{}, newErr(ErrMalformed, "nextUpdate not after thisUpdate", nil)
+		return fail(newErr(ErrMalformed, "nextUpdate not after thisUpdate", nil))
 	case !now.Before(next):
-		return nil, time.Time{}, newErr(ErrExpired, "nextUpdate "+next.UTC().Format(time.RFC3339), nil)
+		return fail(newErr(ErrExpired, "nextUpdate "+next.UTC().Format(time.RFC3339), nil))
 	}
 	switch resp.Status {
 	case ocsp.Good:
-		return resp, next, nil
+		return resp, minimal, next, nil
 	case ocsp.Revoked:
-		return resp, next, newErr(ErrRevoked, "at "+resp.RevokedAt.UTC().Format(time.RFC3339), nil)
+		return resp, minimal, next, newErr(ErrRevoked, "at "+resp.RevokedAt.UTC().Format(time.RFC3339), nil)
 	default:
-		return resp, next, ErrUnknownStatus
+		return resp, minimal, next, ErrUnknownStatus
 	}
 }
 
-// checkSigner enforces what x/crypto/ocsp leaves out: who may sign.
+// checkSigner enforces who may sign: the issuer, or a delegate the issuer
+// signed (RFC 6960 4.2.2.2) that carries id-kp-OCSPSigning and is valid
+// now. resp.Certificate is the delegate, nil when the issuer signed.
 func checkSigner(resp *ocsp.Response, issuer *x509.Certificate, now time.Time) error {
 	signer := resp.Certificate
-	if signer == nil || bytes.Equal(signer.Raw, issuer.Raw) {
-		// Signed by the CA itself (some responders, openssl among them,
-		// embed the CA certificate).
+	if signer == nil {
 		if err := resp.CheckSignatureFrom(issuer); err != nil {
 			return newErr(ErrBadSignature, "not signed by the issuer", err)
 		}
 		return nil
 	}
-	// A delegated responder (RFC 6960 4.2.2.2): issued by the CA, with the
-	// OCSPSigning EKU, and valid now. x/crypto already checked that it
-	// signed the response.
 	if err := signer.CheckSignatureFrom(issuer); err != nil {
 		return newErr(ErrBadSigner, "delegate not issued by the certificate's issuer", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -118,8 +117,9 @@ func (d *demo) startServer(ctx context.Context) error {
 	tr := d.tr
 	f, err := ocspfetch.New(ocspfetch.Options{
 		HandshakeBudget: 2 * time.Second,
-		Logger:          slog.New(slog.DiscardHandler), // OnEvent prints everything
-		OnEvent: func(ev ocspfetch.Event) {
+		// The demo's answers live seconds; a real responder's, hours.
+		MinRefreshInterval: time.Second,
+		OnEvent: func(ev ocspfetch.Event) { // prints everything; without a Logger, nothing else does
 			line := fmt.Sprintf("%s for serial %s", ev.Kind, ev.Serial)
 			if !ev.ThisUpdate.IsZero() {
 				line += fmt.Sprintf(" (thisUpdate %s, nextUpdate %s)", clock(ev.ThisUpdate), clock(ev.NextUpdate))

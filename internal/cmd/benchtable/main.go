@@ -9,7 +9,8 @@
 //     crypto/tls serving a static staple, and against Node's tls.Server with
 //     the same listener; one Go load generator, a new TCP connection and
 //     full handshake each time, the staple checked on every handshake;
-//   - ocspfetch: the cache hit.
+//   - ocspfetch: the cache hit, and the cost per certificate of stapling
+//     1,000 and 16,000 certificates each on its first handshake.
 package main
 
 import (

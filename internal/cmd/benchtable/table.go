@@ -212,6 +212,7 @@ var rows = []row{
 	{"tlsserver", "server goroutine CPU/handshake (net.Pipe) vs crypto/tls", "BenchmarkHandshakeOCSP tlsserver-server-ns/hs", "BenchmarkHandshakeOCSP plain-server-ns/hs", 1.03, false, -1},
 	{"tlsserver", "heap per connection beyond crypto/tls (B)", "BenchmarkMemoryPerConnection extra-B/conn", "", 2048, false, -1},
 	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
+	{"ocspfetch", "first requests, ns/cert: 16,000 vs 1,000 certificates", "BenchmarkFirstRequests/certs=16000 ns/cert", "BenchmarkFirstRequests/certs=1000 ns/cert", 2, false, -1},
 }
 
 func (t *table) print(w io.Writer) {

@@ -1,0 +1,113 @@
+package ocspfetch_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"fmt"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/ocspfetch"
+)
+
+// The Fetcher's OCSPRequest method is a tlsserver 'OCSPRequest' listener,
+// the whole of what a Node server does in server.on('OCSPRequest', …):
+//
+//	srv.OnOCSPRequest(f.OCSPRequest)
+//
+// Here a certificate authority and its OCSP responder run in-process; the
+// certificate's staple is warmed with Prefetch, as a server does before it
+// listens, and then the listener is called as the server calls it for a
+// handshake that asks for the certificate's status.
+func ExampleFetcher_OCSPRequest() {
+	ca, cert, stop := startCA()
+	defer stop()
+
+	f, err := ocspfetch.New(ocspfetch.Options{
+		OnEvent: func(e ocspfetch.Event) {
+			if e.Kind == ocspfetch.EventMustStapleMissing {
+				log.Printf("certificate %s will be refused by Must-Staple clients: %v", e.Serial, e.Err)
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	for _, r := range f.Prefetch(context.Background(), cert) {
+		fmt.Println("prefetched:", r.Err == nil && r.Staple.Status == ocsp.Good)
+	}
+
+	// srv.OnOCSPRequest(f.OCSPRequest); then, for a handshake:
+	f.OCSPRequest(cert.Certificate[0], cert.Certificate[1], func(err error, staple []byte) {
+		resp, perr := ocsp.ParseResponseForCert(staple, cert.Leaf, ca)
+		fmt.Println("stapled:", err == nil && perr == nil && resp.Status == ocsp.Good)
+	})
+	fmt.Println("answered from memory:", f.Stats().Hits == 1)
+	// Output:
+	// prefetched: true
+	// stapled: true
+	// answered from memory: true
+}
+
+// startCA makes a certificate authority and starts its OCSP responder. It
+// returns the CA's certificate, a certificate the CA issued whose Authority
+// Information Access names the responder (with the CA in its chain), and a
+// function that stops the responder.
+func startCA() (*x509.Certificate, tls.Certificate, func()) {
+	now := time.Now()
+	caKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Example CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER := must(x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey))
+	ca := must(x509.ParseCertificate(caDER))
+
+	// An RFC 5019 responder: GET /<base64 request>, Good for an hour.
+	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		der, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.URL.Path, "/"))
+		var req *ocsp.Request
+		if err == nil {
+			req, err = ocsp.ParseRequest(der)
+		}
+		if err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		resp := must(ocsp.CreateResponse(ca, ca, ocsp.Response{Status: ocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}, caKey))
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(resp)
+	}))
+
+	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "www.example.com"}, DNSNames: []string{"www.example.com"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), OCSPServer: []string{responder.URL},
+	}
+	der := must(x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey))
+	cert := tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key, Leaf: must(x509.ParseCertificate(der))}
+	return ca, cert, responder.Close
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		log.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,185 @@
+package ocspfetch
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// fleetRequest asks every Fetcher about s.leaf at once and returns what
+// each stapled.
+func fleetRequest(t *testing.T, fs []*Fetcher, s *scripted) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(fs))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f.OCSPRequest(s.leaf.DER, s.ca.DER, func(_ error, der []byte) { out[i] = der })
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// newFleet returns n Fetchers sharing store, each closed at the end.
+func newFleet(t *testing.T, n int, clk *fakeClock, store Store) []*Fetcher {
+	fs := make([]*Fetcher, n)
+	for i := range fs {
+		fs[i], _ = newFetcher(t, Options{Now: clk.Now, Store: store, HandshakeBudget: 10 * time.Second, StoreTimeout: 200 * time.Millisecond})
+	}
+	return fs
+}
+
+// slowGood makes s answer Good after a pause, so that every member of a
+// fleet asks while the first request is in flight.
+func slowGood(t *testing.T, s *scripted) {
+	good := s.good(t)
+	s.set(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		good(w, r)
+	})
+}
+
+// TestFleetSingleFetch: five Fetchers sharing a LockingStore (the
+// MemoryStore) and asked at once make one responder request, and all
+// staple its answer; at refresh time again one request for all, and every
+// member serves the fresher answer.
+func TestFleetSingleFetch(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	slowGood(t, s)
+	fs := newFleet(t, 5, clk, NewMemoryStore())
+	first := fleetRequest(t, fs, s)
+	for i, der := range first {
+		if der == nil || string(der) != string(first[0]) {
+			t.Fatalf("member %d stapled %d bytes, not the shared answer", i, len(der))
+		}
+	}
+	if n := s.requests.Load(); n != 1 {
+		t.Fatalf("%d responder requests for 5 members, want 1", n)
+	}
+
+	clk.Advance(35 * time.Minute)
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		settle(t, f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flights, _ := f.runDue(clk.Now())
+			for _, fl := range flights {
+				<-fl.done
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.requests.Load(); n != 2 {
+		t.Fatalf("%d responder requests after one refresh of 5 members, want 2", n)
+	}
+	for i, der := range fleetRequest(t, fs, s) {
+		resp, err := ocsp.ParseResponse(der, nil)
+		if err != nil || !resp.ThisUpdate.After(clk.Now().Add(-10*time.Minute)) {
+			t.Fatalf("member %d does not serve the refreshed answer: %v", i, err)
+		}
+	}
+}
+
+// TestFleetLockHolderDies: a member took the lock and died; the others
+// wait for it to lapse, then one of them asks, and all staple within
+// their budget.
+func TestFleetLockHolderDies(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	store := NewMemoryStore()
+	if _, err := store.Lock(context.Background(), storeKey(t, crypto.SHA1, s.leaf), 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	fs := newFleet(t, 3, clk, store)
+	for i, der := range fleetRequest(t, fs, s) {
+		if der == nil {
+			t.Fatalf("member %d unstapled", i)
+		}
+	}
+	if n := s.requests.Load(); n != 1 {
+		t.Fatalf("%d responder requests, want 1", n)
+	}
+}
+
+// lockFailStore is a LockingStore whose Lock fails (an error, or no
+// answer at all) while the rest of it works.
+type lockFailStore struct {
+	LockingStore
+	hang chan struct{} // nil: fail at once
+}
+
+func (s lockFailStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	if s.hang != nil {
+		<-s.hang
+	}
+	return nil, errors.New("connection refused")
+}
+
+// TestFleetLockFailure: when Lock fails or hangs, each member asks the
+// responder itself: sharing is lost, stapling is not.
+func TestFleetLockFailure(t *testing.T) {
+	for _, hang := range []bool{false, true} {
+		t.Run(map[bool]string{false: "error", true: "hang"}[hang], func(t *testing.T) {
+			clk := newClock()
+			s := newScripted(t, clk)
+			slowGood(t, s)
+			store := lockFailStore{LockingStore: NewMemoryStore()}
+			if hang {
+				store.hang = make(chan struct{})
+				defer close(store.hang)
+			}
+			fs := newFleet(t, 3, clk, store)
+			for i, der := range fleetRequest(t, fs, s) {
+				if der == nil {
+					t.Fatalf("member %d unstapled", i)
+				}
+			}
+			if n := s.requests.Load(); n < 1 || n > 3 {
+				t.Fatalf("%d responder requests", n)
+			}
+			for _, f := range fs {
+				if f.Stats().Fetched+f.Stats().Loaded != 1 {
+					t.Fatalf("stats %+v", f.Stats())
+				}
+			}
+		})
+	}
+}
+
+// TestFleetStoreIsNotTrusted: a forged response planted in the shared
+// Store is refused by every member, which asks the responder.
+func TestFleetStoreIsNotTrusted(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	store := NewMemoryStore()
+	forged, err := ocsp.CreateResponse(s.ca.Cert, s.ca.Cert, ocsp.Response{Status: ocsp.Good, SerialNumber: s.leaf.Cert.SerialNumber,
+		ThisUpdate: clk.Now().Add(-time.Minute), NextUpdate: clk.Now().Add(time.Hour)}, s.leaf.Key) // signed by the wrong key
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := storeKey(t, crypto.SHA1, s.leaf)
+	if err := store.Store(context.Background(), key, forged); err != nil {
+		t.Fatal(err)
+	}
+	fs := newFleet(t, 2, clk, store)
+	for i, der := range fleetRequest(t, fs, s) {
+		if der == nil || string(der) == string(forged) {
+			t.Fatalf("member %d: %d bytes, forged %v", i, len(der), string(der) == string(forged))
+		}
+	}
+}
