@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -20,17 +21,25 @@ const maxStapleValue = 1 << 20
 // kept, as ocspfetch serves one (ocspfetch.NoNextUpdateLifetime).
 const stapleTTLWithoutNextUpdate = ocspfetch.NoNextUpdateLifetime
 
-// Store returns an ocspfetch.Store that shares verified OCSP responses
-// among the fleet's members: give it to every member's ocspfetch.Options.
+// Store returns an ocspfetch.LockingStore that shares verified OCSP
+// responses among the fleet's members: give it to every member's
+// ocspfetch.Options. Before asking the responder, a member adopts a fresher
+// response another member stored, and takes a per-certificate lock (SET NX
+// PX), so that one member asks while the others wait for its answer within
+// their HandshakeBudget: one responder request per certificate per refresh
+// for the whole fleet.
+//
 // Staples are public and every Fetcher verifies what it loads, so Redis is
 // trusted for availability only. A response expires from Redis at its
-// NextUpdate. Calls are bounded by OpTimeout; an unavailable Redis is a
-// cache miss to the Fetcher, which then asks the responder itself.
-func (f *Fleet) Store() ocspfetch.Store { return &stapleStore{f: f} }
+// NextUpdate. Calls are bounded by OpTimeout; with Redis unavailable each
+// member asks the responder itself, as a lone server would.
+func (f *Fleet) Store() ocspfetch.LockingStore { return &stapleStore{f: f} }
 
 type stapleStore struct{ f *Fleet }
 
 func (s *stapleStore) name(key string) string { return s.f.prefix + "ocsp:" + key }
+
+func (s *stapleStore) lockName(key string) string { return s.f.prefix + "ocsp-lock:" + key }
 
 // Load returns the response stored under key.
 func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
@@ -100,4 +109,40 @@ func (s *stapleStore) Delete(ctx context.Context, key string) error {
 		f.failed(&f.staples, "DEL", err)
 	}
 	return err
+}
+
+// unlockScript deletes a lock only if it still holds the token it was taken
+// with, so that a member whose lock lapsed cannot release another's.
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Lock takes key's lock for ttl, or fails with ocspfetch.ErrLocked while
+// another member holds it.
+func (s *stapleStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	f := s.f
+	if f.skip(&f.staples) {
+		return nil, errSkipped
+	}
+	name := s.lockName(key)
+	token := hex.EncodeToString(randomBytes(16))
+	ok, err := do(f, func(opCtx context.Context) (bool, error) {
+		ctx, cancel := mergeDone(opCtx, ctx)
+		defer cancel()
+		return f.rdb.SetNX(ctx, name, token, ttl).Result()
+	})
+	if err != nil {
+		f.failed(&f.staples, "SET NX", err)
+		return nil, err
+	}
+	f.succeeded(&f.staples)
+	if !ok {
+		return nil, ocspfetch.ErrLocked
+	}
+	return func(ctx context.Context) error {
+		_, err := do(f, func(opCtx context.Context) (any, error) {
+			ctx, cancel := mergeDone(opCtx, ctx)
+			defer cancel()
+			return unlockScript.Run(ctx, f.rdb, []string{name}, token).Result()
+		})
+		return err
+	}, nil
 }

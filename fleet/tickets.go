@@ -382,10 +382,12 @@ func (r *rotator) loop() {
 	}
 }
 
-func newTicketKey() []byte {
-	k := make([]byte, ticketKeySize)
-	rand.Read(k)
-	return k
+func newTicketKey() []byte { return randomBytes(ticketKeySize) }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // jitter returns a uniform duration in [-d, d].
