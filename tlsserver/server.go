@@ -43,7 +43,10 @@ type Options struct {
 	// ClientAuth, versions…). It is cloned. Its GetCertificate,
 	// GetConfigForClient and NameToCertificate are ignored: certificates
 	// come from Certificates, AddContext and SNICallback. Its KeyLogWriter,
-	// WrapSession and UnwrapSession keep working.
+	// WrapSession and UnwrapSession keep working; a session UnwrapSession
+	// returns is resumed only if it was issued through the server's
+	// WrapSession, which records its creation time (for SessionTimeout) in
+	// SessionState.Extra before calling yours.
 	Config *tls.Config
 	// HandshakeTimeout bounds a handshake, from accept to completion,
 	// including time spent waiting for listener callbacks. Zero means
