@@ -106,13 +106,17 @@ func (c *serverConn) watch() *watcher {
 	}
 	w.mu.Lock()
 	w.parked = true
-	start := !w.reading && w.err == nil
+	failed := w.err // an earlier read already failed: nothing more will come
+	start := !w.reading && failed == nil
 	if start {
 		w.reading = true
 	}
 	w.mu.Unlock()
-	if start {
+	switch {
+	case start:
 		go w.run()
+	case failed != nil:
+		c.clientFailed(failed)
 	}
 	return w
 }
@@ -143,17 +147,21 @@ func (w *watcher) run() {
 		case over:
 			w.c.destroy(ErrClientDataOverflow)
 		case err != nil && parked:
-			// The client left, or a deadline a 'connection' listener set
-			// passed, while the handshake waited.
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				err = withCause(ErrSocketClosed, err)
-			}
-			w.c.destroy(err)
+			w.c.clientFailed(err)
 		}
 		if stop {
 			return
 		}
 	}
+}
+
+// clientFailed destroys a waiting connection whose client left, or whose
+// read deadline (a 'connection' listener's) passed.
+func (c *serverConn) clientFailed(err error) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		err = withCause(ErrSocketClosed, err)
+	}
+	c.destroy(err)
 }
 
 // read serves the handshake (or, after it, the application) from what the
