@@ -9,7 +9,6 @@ import (
 
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/testpki"
-	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
 // Redis stopped, hung, or restarted empty costs resumption, never a
@@ -35,9 +34,6 @@ func TestRedisOutage(t *testing.T) {
 					fleet: fleet.Options{TicketKeyPeriod: period, TicketLifetime: 3 * period},
 				})
 				ms = append(ms, m)
-			}
-			for _, m := range ms {
-				m.srv.SetSecureContext(tlsserver.Options{Certificates: []tls.Certificate{cert}})
 			}
 			round := func(_ string) (resumed int) {
 				t.Helper()

@@ -2,7 +2,6 @@ package tlsserver
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,16 +9,36 @@ import (
 	"strings"
 )
 
-// secureContext is one generation of the default context (Options'
-// Certificates, CA and Config). A connection takes the current one when its
-// handshake begins and keeps it: what 'OCSPRequest' reports is what is
-// served.
+// SecureContext is what Node's tls.createSecureContext takes, and so what
+// setSecureContext and addContext take: the certificates (Node's key/cert,
+// or pfx decoded: see docs/porting-from-node.md), the CA, and the
+// tls.Config carrying the rest (ciphers, versions, ALPN, client
+// certificates…).
+type SecureContext struct {
+	// Certificates are served; when several are given, the first one the
+	// client supports. For the default context, when empty,
+	// Config.Certificates is used.
+	Certificates []tls.Certificate
+	// CA is Node's ca: where the issuer given to 'OCSPRequest' is looked up
+	// when the served chain lacks it, and, for the default context unless
+	// Config.ClientCAs is set, the roots for client certificates.
+	CA []*x509.Certificate
+	// Config is the default context's tls.Config (cloned; its
+	// GetCertificate, GetConfigForClient and NameToCertificate are
+	// ignored). AddContext takes none: as in Node, a name's context
+	// changes the certificate, and the default context's settings apply.
+	Config *tls.Config
+}
+
+// secureContext is one generation of the default context. A connection
+// takes the current one when its handshake begins and keeps it: what
+// 'OCSPRequest' reports is what is served.
 type secureContext struct {
 	config *tls.Config // shared; per-connection clones only when needed
 	certs  []*certEntry
 	ca     []*x509.Certificate
-	wrap   func(tls.ConnectionState, *tls.SessionState) ([]byte, error)
-	unwrap func([]byte, tls.ConnectionState) (*tls.SessionState, error)
+	wrap   func(tls.ConnectionState, *tls.SessionState) ([]byte, error) // the Config's own
+	unwrap func([]byte, tls.ConnectionState) (*tls.SessionState, error) // the Config's own
 }
 
 // certEntry is a certificate with its issuer's DER, looked up once.
@@ -28,38 +47,41 @@ type certEntry struct {
 	issuer []byte
 }
 
-type sniContext struct {
-	pattern string
-	re      *regexp.Regexp
-	entry   *certEntry
+// namedContext is an AddContext context.
+type namedContext struct {
+	re    *regexp.Regexp
+	certs []*certEntry
 }
 
 var errNoCertificate = errors.New("tlsserver: no certificate configured")
 
-func (s *Server) newSecureContext(opts Options) (*secureContext, error) {
+func (s *Server) newSecureContext(ctx SecureContext) (*secureContext, error) {
 	var cfg *tls.Config
-	if opts.Config != nil {
-		cfg = opts.Config.Clone()
+	if ctx.Config != nil {
+		cfg = ctx.Config.Clone()
 	} else {
 		cfg = &tls.Config{}
 	}
-	certs := opts.Certificates
+	certs := ctx.Certificates
 	if len(certs) == 0 {
 		certs = cfg.Certificates
 	}
-	sc := &secureContext{config: cfg, ca: append([]*x509.Certificate(nil), opts.CA...)}
-	for i := range certs {
-		c := certs[i] // a private copy: the caller's slice may change
-		if len(c.Certificate) == 0 {
-			return nil, errors.New("tlsserver: certificate without DER")
-		}
-		sc.certs = append(sc.certs, &certEntry{cert: &c, issuer: findIssuer(&c, sc.ca)})
+	entries, err := certEntries(certs, ctx.CA)
+	if err != nil {
+		return nil, err
 	}
+	sc := &secureContext{config: cfg, certs: entries, ca: append([]*x509.Certificate(nil), ctx.CA...)}
 	cfg.Certificates = nil
 	cfg.NameToCertificate = nil //nolint:staticcheck // cleared on purpose
 	cfg.GetCertificate = s.getCertificate
 	cfg.GetConfigForClient = s.getConfigForClient
 	sc.wrap, sc.unwrap = cfg.WrapSession, cfg.UnwrapSession
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		return s.wrapSession(nil, sc, cfg, cs, ss)
+	}
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		return s.unwrapSession(nil, sc, cfg, identity, cs)
+	}
 	if cfg.ClientCAs == nil && len(sc.ca) > 0 {
 		pool := x509.NewCertPool()
 		for _, c := range sc.ca {
@@ -70,11 +92,19 @@ func (s *Server) newSecureContext(opts Options) (*secureContext, error) {
 	return sc, nil
 }
 
-// ticketKey maps Node's 48-byte ticket keys (16 bytes of name, 16 of HMAC
-// key, 16 of AES key) onto the 32-byte key crypto/tls takes: SHA-256 of
-// the 48 bytes. Servers given the same 48 bytes share tickets; tickets are
-// not interchangeable with Node's.
-func ticketKey(k [48]byte) [32]byte { return sha256.Sum256(k[:]) }
+// certEntries copies certs (the caller's slice may change) and looks up
+// each one's issuer.
+func certEntries(certs []tls.Certificate, ca []*x509.Certificate) ([]*certEntry, error) {
+	var entries []*certEntry
+	for i := range certs {
+		c := certs[i]
+		if len(c.Certificate) == 0 {
+			return nil, errors.New("tlsserver: certificate without DER")
+		}
+		entries = append(entries, &certEntry{cert: &c, issuer: findIssuer(&c, ca)})
+	}
+	return entries, nil
+}
 
 // findIssuer returns the DER of the certificate that issued cert's leaf:
 // from the served chain, else from ca, else nil. A match is by name, and by
@@ -112,50 +142,62 @@ func issued(ca, leaf *x509.Certificate) bool {
 	return true
 }
 
-// AddContext serves cert to clients whose server name matches hostname, as
-// Node's addContext: '*' matches within one label ("*.example.com" matches
-// "a.example.com", not "a.b.example.com"), case-insensitively, and the most
-// recently added matching context wins. The context has no CA of its own,
-// as a Node context made without `ca`: the issuer given to 'OCSPRequest' is
-// looked up in cert's chain only (else nil); see AddContextWithCA.
-func (s *Server) AddContext(hostname string, cert *tls.Certificate) error {
-	return s.AddContextWithCA(hostname, cert, nil)
-}
-
-// AddContextWithCA is AddContext for a context with its own CA (Node's
-// addContext(hostname, {key, cert, ca})): the issuer is looked up in cert's
-// chain, else in ca.
-func (s *Server) AddContextWithCA(hostname string, cert *tls.Certificate, ca []*x509.Certificate) error {
+// AddContext serves ctx's certificates to clients whose server name
+// matches hostname, as Node's addContext: '*' matches within one label
+// ("*.example.com" matches "a.example.com", not "a.b.example.com"),
+// case-insensitively, and the most recently added matching context wins.
+// The issuer given to 'OCSPRequest' is looked up in the served chain, else
+// in ctx.CA (a context made without one has none, as in Node). ctx.Config
+// must be nil: the default context's Config applies to every name.
+func (s *Server) AddContext(hostname string, ctx SecureContext) error {
 	if hostname == "" {
 		return errors.New("tlsserver: AddContext: empty hostname")
 	}
-	if cert == nil || len(cert.Certificate) == 0 {
+	if len(ctx.Certificates) == 0 {
 		return errors.New("tlsserver: AddContext: no certificate")
 	}
-	c := *cert
+	if ctx.Config != nil {
+		return errors.New("tlsserver: AddContext: a name's context takes no Config; set it on the default context (Options.Config, SetSecureContext)")
+	}
 	re, err := regexp.Compile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(hostname), `\*`, `[^.]*`) + "$")
 	if err != nil {
 		return err
 	}
-	ctx := &sniContext{pattern: hostname, re: re, entry: &certEntry{cert: &c, issuer: findIssuer(&c, ca)}}
+	entries, err := certEntries(ctx.Certificates, ctx.CA)
+	if err != nil {
+		return err
+	}
+	nc := &namedContext{re: re, certs: entries}
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
-	var next []*sniContext
+	var next []*namedContext
 	if old := s.contexts.Load(); old != nil {
 		next = append(next, *old...)
 	}
-	next = append(next, ctx)
+	next = append(next, nc)
 	s.contexts.Store(&next)
 	return nil
 }
 
-// SetSecureContext replaces the default context (opts' Certificates, CA
-// and Config; its other fields are ignored) for connections whose handshake
-// begins afterwards. Connections already handshaking keep the context they
-// began with, and 'OCSPRequest' always reports the certificate actually
-// served (Node can report the new one while serving the old).
-func (s *Server) SetSecureContext(opts Options) error {
-	sc, err := s.newSecureContext(opts)
+// matchContext returns the newest AddContext context matching name, or nil.
+func (s *Server) matchContext(name string) *namedContext {
+	if list := s.contexts.Load(); list != nil {
+		for i := len(*list) - 1; i >= 0; i-- {
+			if nc := (*list)[i]; nc.re.MatchString(name) {
+				return nc
+			}
+		}
+	}
+	return nil
+}
+
+// SetSecureContext replaces the default context (Node's setSecureContext)
+// for connections whose handshake begins afterwards. Connections already
+// handshaking keep the context they began with, and 'OCSPRequest' always
+// reports the certificate actually served (Node can report the new one
+// while serving the old). The ticket keys carry over.
+func (s *Server) SetSecureContext(ctx SecureContext) error {
+	sc, err := s.newSecureContext(ctx)
 	if err != nil {
 		return err
 	}
@@ -167,45 +209,6 @@ func (s *Server) SetSecureContext(opts Options) error {
 func (s *Server) storeContext(sc *secureContext) {
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
-	sc.config.SetSessionTicketKeys(s.ticketKeysLocked())
+	sc.config.SetSessionTicketKeys(s.tickets.Load().keys)
 	s.sc.Store(sc)
-}
-
-func (s *Server) ticketKeysLocked() [][32]byte {
-	ks := make([][32]byte, len(s.keys))
-	for i, k := range s.keys {
-		ks[i] = ticketKey(k)
-	}
-	return ks
-}
-
-// TicketKeys returns the 48 bytes of the session ticket key that encrypts,
-// in Node's getTicketKeys form. It is random when the server is made, as
-// in Node.
-func (s *Server) TicketKeys() []byte {
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
-	return append([]byte(nil), s.keys[0][:]...)
-}
-
-// SetTicketKeys replaces the session ticket keys (Node's setTicketKeys):
-// each key must be 48 bytes. The first encrypts new tickets; all decrypt.
-// crypto/tls takes a 32-byte key; the server uses the SHA-256 of each, so
-// servers given the same keys accept each other's tickets.
-func (s *Server) SetTicketKeys(keys ...[]byte) error {
-	if len(keys) == 0 {
-		return ErrTicketKeys
-	}
-	ks := make([][48]byte, len(keys))
-	for i, k := range keys {
-		if len(k) != 48 {
-			return ErrTicketKeys
-		}
-		copy(ks[i][:], k)
-	}
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
-	s.keys = ks
-	s.sc.Load().config.SetSessionTicketKeys(s.ticketKeysLocked())
-	return nil
 }

@@ -1,8 +1,13 @@
 package tlsserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
 )
 
 // Error is an error with a Node.js error code. The package's sentinel
@@ -36,14 +41,49 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// Code returns the Node error code of the first *Error in err's chain, or
-// "" when there is none.
+// Code returns the Node error code of err, as Node's err.code: the code of
+// the first *Error in err's chain; else the errno name of a system call
+// error ("ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", …), so an
+// error a listener passes to a callback keeps the code Node would give it;
+// else "ETIMEDOUT" for a deadline, "ENOTFOUND" for an unknown host; else "".
 func Code(err error) string {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
 	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if name, ok := errnoNames[errno]; ok {
+			return name
+		}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "ETIMEDOUT"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return "ENOTFOUND"
+	}
 	return ""
+}
+
+// errnoNames are the system call errors a network server meets, by the
+// names Node gives them.
+var errnoNames = map[syscall.Errno]string{
+	syscall.ECONNRESET:    "ECONNRESET",
+	syscall.EPIPE:         "EPIPE",
+	syscall.ETIMEDOUT:     "ETIMEDOUT",
+	syscall.ECONNREFUSED:  "ECONNREFUSED",
+	syscall.ECONNABORTED:  "ECONNABORTED",
+	syscall.EHOSTUNREACH:  "EHOSTUNREACH",
+	syscall.ENETUNREACH:   "ENETUNREACH",
+	syscall.EADDRINUSE:    "EADDRINUSE",
+	syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL",
+	syscall.ENOTCONN:      "ENOTCONN",
+	syscall.EMFILE:        "EMFILE",
 }
 
 // The sentinel errors. Compare with errors.Is; the errors reported by the
@@ -55,19 +95,54 @@ var (
 	// ErrHandshakeTimeout: the handshake did not complete within
 	// Options.HandshakeTimeout. The connection is destroyed.
 	ErrHandshakeTimeout = &Error{Code: "ERR_TLS_HANDSHAKE_TIMEOUT", Msg: "TLS handshake timeout"}
-	// ErrSocketClosed: the client closed the connection before the
-	// handshake completed (Node reports ECONNRESET there), or the connection
-	// was already closed.
-	ErrSocketClosed = &Error{Code: "ERR_SOCKET_CLOSED", Msg: "socket is closed"}
+	// ErrSocketClosed: the client went away before the handshake completed:
+	// it closed the connection (cleanly, after half a record, or with a
+	// reset) or the connection broke. Its code is Node's for the same
+	// event, ECONNRESET; the cause, when there is one (a syscall.Errno such
+	// as ECONNRESET or EPIPE, io.EOF), is wrapped.
+	ErrSocketClosed = &Error{Code: "ECONNRESET", Msg: "client network socket disconnected before secure TLS connection was established"}
+	// ErrHTTPRequest: the client spoke plain HTTP to the TLS port (its first
+	// bytes were a GET, POST, HEAD or PUT request line), OpenSSL's and so
+	// Node's ERR_SSL_HTTP_REQUEST. The wrapped cause is crypto/tls's
+	// tls.RecordHeaderError.
+	ErrHTTPRequest = &Error{Code: "ERR_SSL_HTTP_REQUEST", Msg: "plain HTTP request on the TLS port"}
+	// ErrHTTPSProxyRequest: the client sent an HTTP CONNECT (a proxy
+	// request) to the TLS port; Node's ERR_SSL_HTTPS_PROXY_REQUEST.
+	ErrHTTPSProxyRequest = &Error{Code: "ERR_SSL_HTTPS_PROXY_REQUEST", Msg: "HTTPS proxy request on the TLS port"}
+	// ErrWrongVersionNumber: the client's first bytes are not a TLS
+	// record; Node's ERR_SSL_WRONG_VERSION_NUMBER.
+	ErrWrongVersionNumber = &Error{Code: "ERR_SSL_WRONG_VERSION_NUMBER", Msg: "first record is not TLS"}
 	// ErrListenerPanic: a listener (or SNICallback) panicked while serving a
 	// connection. The connection is destroyed; the error wraps a
 	// *PanicError holding the value. Node would crash the process.
 	ErrListenerPanic = &Error{Code: "ERR_TLSEMIT_LISTENER_PANIC", Msg: "listener panicked"}
-	// ErrServerClosed: the server was closed: returned by Serve after
-	// Close, and reported for handshakes that Close or Shutdown aborted.
+	// ErrClientDataOverflow: while its handshake waited for a listener's
+	// callback, the client sent more than a legitimate client sends before
+	// the server's reply (64 KiB). The connection is destroyed.
+	ErrClientDataOverflow = &Error{Code: "ERR_TLSEMIT_CLIENT_DATA_OVERFLOW", Msg: "client sent too much data while its handshake waited"}
+	// ErrNotAccepted: an established connection waited for
+	// Listener().Accept longer than the bound, found the backlog full, or
+	// was waiting when the Listener or the server closed. It is closed and
+	// reported as DropInfo.Err in a 'drop' event.
+	ErrNotAccepted = &Error{Code: "ERR_TLSEMIT_NOT_ACCEPTED", Msg: "connection not accepted"}
+	// ErrInvalidArgType: an event was emitted with arguments its typed
+	// listeners cannot take (a forged emission such as
+	// srv.Emit("secureConnection", 42)); Node's ERR_INVALID_ARG_TYPE. Those
+	// listeners are skipped and the error is reported through 'error'.
+	ErrInvalidArgType = &Error{Code: "ERR_INVALID_ARG_TYPE", Msg: "event emitted with arguments of the wrong type"}
+	// ErrResumptionMispredicted: a TLS 1.2 handshake that the server
+	// expected crypto/tls to resume was a full one, so its 'OCSPRequest'
+	// was not emitted and nothing was stapled. It means crypto/tls changed
+	// a resumption rule the server does not know; it is reported through
+	// 'error' and the connection is left as it is.
+	ErrResumptionMispredicted = &Error{Code: "ERR_TLSEMIT_RESUMPTION_MISPREDICTED", Msg: "a session predicted to resume was refused: 'OCSPRequest' was skipped"}
+	// ErrServerClosed: the server was closed: returned by Listen and Serve
+	// after Close, and reported for handshakes that Close or Shutdown
+	// aborted.
 	ErrServerClosed = &Error{Code: "ERR_SERVER_NOT_RUNNING", Msg: "server is closed"}
-	// ErrTicketKeys: SetTicketKeys was given other than 48 bytes.
-	ErrTicketKeys = &Error{Code: "ERR_INVALID_ARG_VALUE", Msg: "ticket keys must be 48 bytes"}
+	// ErrTicketKeys: SetTicketKeys was given no key or a key of other than
+	// 48 bytes.
+	ErrTicketKeys = &Error{Code: "ERR_INVALID_ARG_VALUE", Msg: "ticket keys must be 48 bytes each"}
 )
 
 // PanicError carries the value a listener panicked with. When the value is
@@ -94,3 +169,32 @@ func (p *PanicError) Unwrap() error {
 func withCause(sentinel *Error, cause error) *Error {
 	return &Error{Code: sentinel.Code, Msg: sentinel.Msg, Err: cause}
 }
+
+func withDetail(sentinel *Error, detail string) *Error {
+	return &Error{Code: sentinel.Code, Msg: sentinel.Msg + ": " + detail}
+}
+
+// classify gives a failed handshake's error its Node code where one
+// applies: a client gone (ECONNRESET, as Node reports it), or a first
+// record that is not TLS (plain HTTP, an HTTPS proxy request, anything
+// else).
+func classify(err error) error {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil { // crypto/tls sets Conn for a non-TLS first record only
+		h := rh.RecordHeader[:]
+		switch {
+		case hasPrefix(h, "GET "), hasPrefix(h, "POST "), hasPrefix(h, "HEAD "), hasPrefix(h, "PUT "):
+			return withCause(ErrHTTPRequest, err)
+		case hasPrefix(h, "CONNE"):
+			return withCause(ErrHTTPSProxyRequest, err)
+		}
+		return withCause(ErrWrongVersionNumber, err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return withCause(ErrSocketClosed, err)
+	}
+	return err
+}
+
+func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }

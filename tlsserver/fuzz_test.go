@@ -108,7 +108,7 @@ func FuzzServeConn(f *testing.F) {
 	}
 	for name, l := range map[string]*testpki.Leaf{"other.fuzz.test": other, "*.wild.fuzz.test": wild} {
 		c := l.TLSCertificate(true)
-		if err := srv.AddContext(name, &c); err != nil {
+		if err := srv.AddContext(name, tlsserver.SecureContext{Certificates: []tls.Certificate{c}}); err != nil {
 			f.Fatal(err)
 		}
 	}

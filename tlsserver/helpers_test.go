@@ -63,8 +63,16 @@ func tsClientConfig(p *tsPKI, v uint16) *tls.Config {
 
 // tsDial handshakes with srv and returns the connection or the error.
 func tsDial(srv *tlsserver.Server, cfg *tls.Config) (*tls.Conn, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	raw, err := d.Dial("tcp", srv.Addr().String())
+	addr := srv.Addr()
+	if addr == nil {
+		return nil, errors.New("the server is not listening")
+	}
+	return dialAddr(addr.String(), cfg)
+}
+
+// dialAddr handshakes with the server at addr, within a deadlock guard.
+func dialAddr(addr string, cfg *tls.Config) (*tls.Conn, error) {
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +84,21 @@ func tsDial(srv *tlsserver.Server, cfg *tls.Config) (*tls.Conn, error) {
 	}
 	raw.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// parkOne starts a client handshake whose 'OCSPRequest' callback the test
+// holds: it returns the client's raw connection and that callback.
+func parkOne(t *testing.T, srv *tlsserver.Server, p *tsPKI) (net.Conn, tlsserver.OCSPCallback) {
+	t.Helper()
+	cbs := make(chan tlsserver.OCSPCallback, 1)
+	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) { cbs <- cb })
+	raw, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	go tls.Client(raw, tsClientConfig(p, 0)).Handshake()
+	return raw, <-cbs
 }
 
 // tsMustDial is tsDial that fails the test on error; the connection is

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -99,6 +100,13 @@ func TestOpenSSLClientSeesStaple(t *testing.T) {
 func TestNodeClientReceivesStapleBytes(t *testing.T) {
 	node := testenv.RequireTool(t, "node")
 	srv, ca, resp, _ := stapleServer(t, nil)
+	// As Node's server: read until the client ends, then end.
+	srv.OnSecureConnection(func(c *tls.Conn) {
+		go func() {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+	})
 	caPath, _ := ca.WritePEM(t.TempDir())
 	script := `
 const tls = require('tls'), fs = require('fs');

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,9 @@ type scenario struct {
 	Listeners          int    `json:"listeners"`
 	Late               bool   `json:"late"`
 	RemoveInConnection bool   `json:"removeInConnection"`
+	AddInConnection    bool   `json:"addInConnection,omitempty"` // a second 'OCSPRequest' listener, added in the first 'connection'
+	SessionStore       bool   `json:"sessionStore,omitempty"`    // 'newSession'/'resumeSession' listeners keeping sessions in memory
+	Keylog             bool   `json:"keylog,omitempty"`          // a 'keylog' listener
 	HandshakeTimeoutMs int    `json:"handshakeTimeoutMs,omitempty"`
 
 	// Filled in by the harness for node-server.js.
@@ -63,6 +67,9 @@ type scenario struct {
 	Contexts []nodeSNICtx `json:"contexts,omitempty"`
 
 	Client clientOpts `json:"-"`
+	// Raw, when set, replaces the Node client: it drives raw TCP clients
+	// against the server's port.
+	Raw func(t *testing.T, port int) `json:"-"`
 	// Deviation, when set, checks the two traces where tlsemit differs from
 	// Node on purpose, and then aligns them for the comparison.
 	Deviation func(t *testing.T, node, goTrace *trace) `json:"-"`
@@ -90,6 +97,8 @@ type clientOpts struct {
 	Connections int      `json:"connections,omitempty"`
 	Resume      bool     `json:"resume,omitempty"`
 	TimeoutMs   int      `json:"timeoutMs,omitempty"`
+	// Each holds tls.connect options for each connection in turn.
+	Each []map[string]any `json:"each,omitempty"`
 }
 
 // serverEvent is one server event, its arguments summarised. Certificates
@@ -101,6 +110,8 @@ type serverEvent struct {
 	Issuer   string `json:"issuer,omitempty"`
 	Code     string `json:"code,omitempty"`
 	Protocol string `json:"protocol,omitempty"`
+	Reused   bool   `json:"reused,omitempty"`
+	Label    string `json:"label,omitempty"` // a key-log line's
 }
 
 // clientResult is what node-client.js saw on one connection.
@@ -311,10 +322,8 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 	case <-time.After(10 * time.Second):
 		t.Fatalf("node-server.js did not start: %s", stderr.String())
 	}
-	co := sc.Client
-	co.Port = port
 	var tr trace
-	tr.Client = runNodeClient(t, node, co)
+	tr.Client = sc.drive(t, node, port)
 	fmt.Fprintln(stdin, "settle")
 	for ev := range lines {
 		if ev.Ev == "settled" {
@@ -323,6 +332,17 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 		tr.Server = append(tr.Server, p.named(ev))
 	}
 	return tr
+}
+
+// drive runs the scenario's clients against port.
+func (sc *scenario) drive(t *testing.T, node string, port int) []clientResult {
+	if sc.Raw != nil {
+		sc.Raw(t, port)
+		return nil
+	}
+	co := sc.Client
+	co.Port = port
+	return runNodeClient(t, node, co)
 }
 
 func (p *differentialPKI) named(ev serverEvent) serverEvent {
@@ -342,7 +362,7 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 		t.Fatal(err)
 	}
 	for host, c := range contexts {
-		if err := srv.AddContextWithCA(host, &c.cert, c.ca); err != nil {
+		if err := srv.AddContext(host, tlsserver.SecureContext{Certificates: []tls.Certificate{c.cert}, CA: c.ca}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -404,6 +424,7 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 	if !sc.Late {
 		addListeners()
 	}
+	var addedInConnection bool
 	srv.OnConnection(func(c net.Conn) {
 		record(serverEvent{Ev: "connection"})
 		if sc.Late && !added {
@@ -415,10 +436,33 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 			}
 			ids = nil
 		}
+		if sc.AddInConnection && !addedInConnection {
+			addedInConnection = true
+			srv.OnOCSPRequest(listener(len(ids)))
+		}
 	})
+	if sc.SessionStore {
+		var store sync.Map
+		srv.OnNewSession(func(id, data []byte, done func()) {
+			record(serverEvent{Ev: "newSession"})
+			store.Store(string(id), data)
+			done()
+		})
+		srv.OnResumeSession(func(id []byte, cb func(error, []byte)) {
+			record(serverEvent{Ev: "resumeSession"})
+			data, _ := store.Load(string(id))
+			b, _ := data.([]byte)
+			cb(nil, b)
+		})
+	}
+	if sc.Keylog {
+		srv.OnKeylog(func(line []byte, _ net.Conn) {
+			record(serverEvent{Ev: "keylog", Label: strings.Fields(string(line))[0]})
+		})
+	}
 	srv.OnSecureConnection(func(c *tls.Conn) {
 		st := c.ConnectionState()
-		record(serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version)})
+		record(serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version), Reused: st.DidResume})
 		mu.Lock()
 		cb := pendingAfter
 		pendingAfter = nil
@@ -441,10 +485,8 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	co := sc.Client
-	co.Port = srv.Addr().(*net.TCPAddr).Port
 	var tr trace
-	tr.Client = runNodeClient(t, node, co)
+	tr.Client = sc.drive(t, node, srv.Addr().(*net.TCPAddr).Port)
 	deadline := time.Now().Add(3 * time.Second)
 	for srv.Connections() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -470,12 +512,10 @@ func nodeProtocol(v uint16) string {
 // errorCode summarises a 'tlsClientError' error as node-server.js does: the
 // Node code where there is one, else "user:" and the message.
 func errorCode(err error) string {
-	switch {
-	case errors.Is(err, tlsserver.ErrMultipleCallback):
-		return "ERR_MULTIPLE_CALLBACK"
-	case errors.Is(err, tlsserver.ErrHandshakeTimeout):
-		return "ERR_TLS_HANDSHAKE_TIMEOUT"
-	case errors.Is(err, errBoom):
+	if code := tlsserver.Code(err); code != "" {
+		return code
+	}
+	if errors.Is(err, errBoom) {
 		return "user:boom"
 	}
 	return "other:" + err.Error()
@@ -538,6 +578,146 @@ func differentialScenarios() []scenario {
 			Client: clientOpts{RequestOCSP: true, Connections: 2, Resume: true}},
 		{Name: "resumption-tls12", Setup: "chain", OCSP: "bytes",
 			Client: clientOpts{RequestOCSP: true, Connections: 2, Resume: true, MaxVersion: "TLSv1.2"}},
+		// Item 7: clients that fail before the handshake completes, and
+		// the code each failure gets.
+		{Name: "client-error-codes", Setup: "chain", OCSP: "bytes", Raw: rawFailingClients},
+
+		// What porting from Node trips on (docs/porting-from-node.md):
+		// each scenario asserts how tlsemit differs, then aligns.
+		{Name: "listener-added-in-connection", Setup: "chain", OCSP: "bytes", AddInConnection: true, Client: v13,
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// Node enables 'OCSPRequest' per socket and then calls every
+				// listener present at the ClientHello; tlsemit calls only
+				// those registered when the handshake began.
+				if !hasEvent(node, serverEvent{Ev: "OCSPRequest", Listener: 1, Cert: "leaf", Issuer: "ca"}) ||
+					hasEvent(goTrace, serverEvent{Ev: "OCSPRequest", Listener: 1, Cert: "leaf", Issuer: "ca"}) {
+					t.Errorf("want listener 1 called by Node only: node %+v, tlsemit %+v", node.Server, goTrace.Server)
+				}
+				node.Server = without(node.Server, func(ev serverEvent) bool { return ev.Ev == "OCSPRequest" && ev.Listener == 1 })
+			}},
+		{Name: "tls12-session-id-resumption", Setup: "chain", OCSP: "bytes", SessionStore: true,
+			Client: clientOpts{RequestOCSP: true, MaxVersion: "TLSv1.2", Connections: 2, Resume: true,
+				Each: []map[string]any{{"secureOptions": sslOpNoTicket}, {"secureOptions": sslOpNoTicket}}},
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// Node resumes by session ID through 'newSession' and
+				// 'resumeSession'; crypto/tls has no session IDs: a client
+				// that refuses tickets never resumes.
+				if len(node.Client) != 2 || !node.Client[1].Reused || !hasEvent(node, serverEvent{Ev: "newSession"}) {
+					t.Errorf("Node did not resume by session ID: %+v", node)
+				}
+				if len(goTrace.Client) != 2 || goTrace.Client[1].Reused || countEvents(goTrace, "OCSPRequest") != 2 {
+					t.Errorf("tlsemit: want two full handshakes, each with 'OCSPRequest': %+v", goTrace)
+				}
+				*node = *goTrace
+			}},
+		{Name: "tls12-tickets-new-session", Setup: "chain", OCSP: "bytes", SessionStore: true,
+			Client: clientOpts{RequestOCSP: true, MaxVersion: "TLSv1.2", Connections: 2, Resume: true},
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// Node resumes a ticket client without 'newSession' or
+				// 'resumeSession'; with a 'newSession' listener tlsemit
+				// issues every ticket through it (and resolves it through
+				// 'resumeSession'), on every TLS 1.2 handshake.
+				if countEvents(node, "newSession")+countEvents(node, "resumeSession") != 0 {
+					t.Errorf("Node: %+v", node.Server)
+				}
+				if countEvents(goTrace, "newSession") != 2 || countEvents(goTrace, "resumeSession") != 1 {
+					t.Errorf("tlsemit: want 'newSession' on both handshakes, 'resumeSession' on the second: %+v", goTrace.Server)
+				}
+				goTrace.Server = without(goTrace.Server, func(ev serverEvent) bool { return ev.Ev == "newSession" || ev.Ev == "resumeSession" })
+			}},
+		{Name: "keylog-tls13", Setup: "chain", OCSP: "bytes", Keylog: true, Client: v13,
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// OpenSSL also logs EXPORTER_SECRET; crypto/tls does not.
+				// The lines come in another order.
+				n, g := keylogLabels(node), keylogLabels(goTrace)
+				want := append(slices.Clone(g), "EXPORTER_SECRET")
+				slices.Sort(want)
+				if len(g) != 4 || !slices.Equal(n, want) {
+					t.Errorf("keylog labels: Node %v, tlsemit %v", n, g)
+				}
+				isKeylog := func(ev serverEvent) bool { return ev.Ev == "keylog" }
+				node.Server, goTrace.Server = without(node.Server, isKeylog), without(goTrace.Server, isKeylog)
+			}},
+		{Name: "keylog-tls12-resumed", Setup: "chain", OCSP: "bytes", Keylog: true,
+			Client: clientOpts{RequestOCSP: true, MaxVersion: "TLSv1.2", Connections: 2, Resume: true},
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// OpenSSL logs CLIENT_RANDOM for a resumed TLS 1.2
+				// handshake too; crypto/tls only for a full one.
+				if countEvents(node, "keylog") != 2 || countEvents(goTrace, "keylog") != 1 {
+					t.Errorf("keylog lines: Node %v, tlsemit %v", keylogLabels(node), keylogLabels(goTrace))
+				}
+				last := -1 // the resumed handshake's line
+				for i, ev := range node.Server {
+					if ev.Ev == "keylog" {
+						last = i
+					}
+				}
+				if last >= 0 {
+					node.Server = slices.Delete(slices.Clone(node.Server), last, last+1)
+				}
+			}},
+	}
+}
+
+// sslOpNoTicket is OpenSSL's SSL_OP_NO_TICKET: a client that refuses
+// session tickets.
+const sslOpNoTicket = 1 << 14
+
+func hasEvent(tr *trace, want serverEvent) bool { return slices.Contains(tr.Server, want) }
+
+func countEvents(tr *trace, ev string) int {
+	n := 0
+	for _, e := range tr.Server {
+		if e.Ev == ev {
+			n++
+		}
+	}
+	return n
+}
+
+func without(evs []serverEvent, drop func(serverEvent) bool) []serverEvent {
+	return slices.DeleteFunc(slices.Clone(evs), drop)
+}
+
+// keylogLabels returns the labels of a trace's key-log lines, sorted.
+func keylogLabels(tr *trace) []string {
+	var labels []string
+	for _, ev := range tr.Server {
+		if ev.Ev == "keylog" {
+			labels = append(labels, ev.Label)
+		}
+	}
+	slices.Sort(labels)
+	return labels
+}
+
+// rawFailingClients connects one client after another, each failing the
+// handshake its own way, and waits for the server to see each.
+func rawFailingClients(t *testing.T, port int) {
+	half := "\x16\x03\x01\x00\xc8\x01\x00" // half a ClientHello record
+	for _, c := range []struct {
+		send  string
+		reset bool
+	}{
+		{"", false},   // connects and leaves: ECONNRESET
+		{half, false}, // half a record, then FIN: ECONNRESET
+		{half, true},  // half a record, then RST: ECONNRESET
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false}, // ERR_SSL_HTTP_REQUEST
+		{"POST /x HTTP/1.1\r\n\r\n", false},          // ERR_SSL_HTTP_REQUEST
+		{"CONNECT a:443 HTTP/1.1\r\n\r\n", false},    // ERR_SSL_HTTPS_PROXY_REQUEST
+		{"hello, not TLS\r\n", false},                // ERR_SSL_WRONG_VERSION_NUMBER
+	} {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write([]byte(c.send))
+		time.Sleep(50 * time.Millisecond)
+		if c.reset {
+			conn.(*net.TCPConn).SetLinger(0)
+		}
+		conn.Close()
+		time.Sleep(100 * time.Millisecond) // one failure at a time, in order
 	}
 }
 
@@ -555,8 +735,20 @@ func TestDifferentialAgainstNode(t *testing.T) {
 			if diff := cmp.Diff(nodeTrace, goTrace); diff != "" {
 				t.Errorf("trace differs from Node's (-node +tlsserver):\n%s", diff)
 			}
-			if len(nodeTrace.Client) == 0 {
+			if len(nodeTrace.Client) == 0 && sc.Raw == nil {
 				t.Fatal("the client made no connection")
+			}
+			if sc.Raw != nil {
+				var codes []string
+				for _, ev := range nodeTrace.Server {
+					if ev.Ev == "tlsClientError" {
+						codes = append(codes, ev.Code)
+					}
+				}
+				t.Logf("Node's codes: %v", codes)
+				if len(codes) == 0 {
+					t.Fatal("Node reported no client error: the scenario tests nothing")
+				}
 			}
 		})
 	}

@@ -1,67 +1,226 @@
 package tlsserver
 
 import (
-	"crypto/tls"
 	"net"
+	"slices"
+	"strconv"
 	"sync"
+	"time"
 )
 
-// connListener yields the server's handshaken connections.
+// connListener yields the server's established connections.
 type connListener struct {
 	s    *Server
-	ch   chan *tls.Conn
 	done chan struct{}
 	once sync.Once
 }
 
 // Listener returns a net.Listener whose Accept yields the server's
-// connections once their handshake has completed and 'secureConnection'
-// has been emitted, as *tls.Conn: http.Server.Serve(srv.Listener()) serves
-// HTTP/1.1, and HTTP/2 when the Config's NextProtos offer "h2". Failed
-// handshakes never reach Accept (they would stop http.Server); they go to
-// 'tlsClientError'. Accept fails with net.ErrClosed once the listener or
-// the server is closed; connections not yet accepted then are closed.
-// Until it is closed, every call returns the same listener.
+// established connections, as *tls.Conn: http.Server.Serve(srv.Listener())
+// serves HTTP/1.1, and HTTP/2 when the Config's NextProtos offer "h2".
+// Failed handshakes never reach Accept (they would stop http.Server); they
+// go to 'tlsClientError'.
+//
+// An established connection goes first to the 'secureConnection'
+// listeners, as in Node. Unless one of them starts using it (reads, writes
+// or closes it), it then waits for Accept in a backlog, as in the kernel's
+// accept queue, whether or not Listener has been called yet: the README's
+// order, Listen and then go http.Serve(srv.Listener(), h), loses no
+// connection that completes in between, and a 'secureConnection' listener
+// that only logs does not keep connections from net/http. The backlog
+// holds Options.Backlog connections (Node's listen backlog, 511 by
+// default), each for at most HandshakeTimeout (120 s by default, also when
+// the handshake timeout is disabled). A connection that finds the backlog
+// full, waits longer, or is still waiting when the Listener or the server
+// is closed is closed and reported through 'drop', with DropInfo.Err
+// wrapping ErrNotAccepted: none is left open indefinitely. The one
+// exception keeps Node's model for servers that never call Listener: as
+// long as Listener has not been called, a connection a 'secureConnection'
+// callback listener received is that listener's, and is left open.
+//
+// Accept fails with net.ErrClosed once the listener or the server is
+// closed. Until it is closed, every call returns the same listener; after,
+// a new one.
 func (s *Server) Listener() net.Listener {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.listenerUsed = true
 	if s.lis == nil {
-		s.lis = &connListener{s: s, ch: make(chan *tls.Conn), done: make(chan struct{})}
+		s.lis = &connListener{s: s, done: make(chan struct{})}
 	}
 	return s.lis
 }
 
-// deliver hands c to the Listener, if there is one, and reports whether
-// there was.
-func (s *Server) deliver(c *serverConn) bool {
+// enqueue puts an established connection in the backlog, unless a
+// 'secureConnection' listener has started using it. held says whether a
+// callback listener received it.
+func (s *Server) enqueue(c *serverConn, held bool) {
 	s.mu.Lock()
-	l := s.lis
+	c.mu.Lock()
+	c.held = held
+	if c.phase != established || !c.fresh.Load() {
+		c.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	var why string
+	switch {
+	case s.closed:
+		why = "server closed"
+	case len(s.backlogQ) >= s.backlog:
+		why = "backlog full (" + strconv.Itoa(s.backlog) + " connections)"
+	default:
+		c.phase = queued
+		c.armTimer(s.acceptTimeout)
+		s.backlogQ = append(s.backlogQ, c)
+		s.signalReady()
+		c.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	keep := s.keeps(c)
+	c.mu.Unlock()
 	s.mu.Unlock()
-	if l == nil {
+	if !keep {
+		s.dropConn(c, withDetail(ErrNotAccepted, why))
+	}
+}
+
+// giveUp ends a queued connection's wait: it is dropped, or left to the
+// 'secureConnection' listener that received it.
+func (s *Server) giveUp(c *serverConn, why string) {
+	s.mu.Lock()
+	c.mu.Lock()
+	if c.phase != queued {
+		c.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	c.timer.Stop()
+	c.phase = established
+	keep := s.keeps(c)
+	if i := slices.Index(s.backlogQ, c); i >= 0 {
+		s.backlogQ = slices.Delete(s.backlogQ, i, i+1)
+	}
+	c.mu.Unlock()
+	s.mu.Unlock()
+	if !keep {
+		s.dropConn(c, withDetail(ErrNotAccepted, why))
+	}
+}
+
+// keeps decides, for a connection leaving (or not entering) the backlog
+// unaccepted, whether it is the 'secureConnection' listener's (Node's
+// model, while Listener has never been called) or is dropped; s.mu and
+// c.mu are held.
+func (s *Server) keeps(c *serverConn) bool {
+	if c.held && !s.listenerUsed {
+		c.fresh.Store(false)
+		return true
+	}
+	c.phase = closed
+	return false
+}
+
+// signalReady wakes an Accept waiting for the backlog; s.mu is held.
+func (s *Server) signalReady() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// armTimer (re)starts the connection's timer for d.
+func (c *serverConn) armTimer(d time.Duration) {
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.expire)
+		return
+	}
+	c.timer.Reset(d)
+}
+
+// take hands a queued connection to Accept; false if it left the backlog
+// meanwhile.
+func (c *serverConn) take() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase != queued {
 		return false
 	}
-	select {
-	case l.ch <- c.tls:
-	case <-l.done:
-		c.Close()
-	case <-s.closedCh:
-		c.Close()
-	}
+	c.phase = established
+	c.fresh.Store(false)
+	c.timer.Stop() // armed when it was queued
 	return true
 }
 
-// Accept waits for the next handshaken connection.
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-	case <-l.s.closedCh:
+// unqueue removes c from the backlog.
+func (s *Server) unqueue(c *serverConn) {
+	s.mu.Lock()
+	if i := slices.Index(s.backlogQ, c); i >= 0 {
+		s.backlogQ = slices.Delete(s.backlogQ, i, i+1)
 	}
-	return nil, &net.OpError{Op: "accept", Net: "tls", Addr: l.Addr(), Err: net.ErrClosed}
+	s.mu.Unlock()
 }
 
-// Close stops the listener; the server keeps running.
+// dropConn closes an established connection nobody took and reports it.
+func (s *Server) dropConn(c *serverConn, reason error) {
+	c.Close()
+	s.emitDrop(DropInfo{LocalAddr: c.LocalAddr(), RemoteAddr: c.RemoteAddr(), Err: reason})
+}
+
+// dropBacklog drops every connection in the backlog.
+func (s *Server) dropBacklog(why string) {
+	s.mu.Lock()
+	q := slices.Clone(s.backlogQ)
+	s.mu.Unlock()
+	for _, c := range q {
+		s.giveUp(c, why)
+	}
+}
+
+// Accept waits for the next established connection.
+func (l *connListener) Accept() (net.Conn, error) {
+	s := l.s
+	for {
+		select {
+		case <-l.done:
+			return nil, l.closedErr()
+		case <-s.closedCh:
+			return nil, l.closedErr()
+		default:
+		}
+		s.mu.Lock()
+		var c *serverConn
+		if len(s.backlogQ) > 0 {
+			c = s.backlogQ[0]
+			s.backlogQ = slices.Delete(s.backlogQ, 0, 1)
+			if len(s.backlogQ) > 0 {
+				s.signalReady() // for another Accept
+			}
+		}
+		s.mu.Unlock()
+		if c != nil {
+			if c.take() {
+				return c.tls, nil
+			}
+			continue
+		}
+		select {
+		case <-s.ready:
+		case <-l.done:
+			return nil, l.closedErr()
+		case <-s.closedCh:
+			return nil, l.closedErr()
+		}
+	}
+}
+
+func (l *connListener) closedErr() error {
+	return &net.OpError{Op: "accept", Net: "tls", Addr: l.Addr(), Err: net.ErrClosed}
+}
+
+// Close stops the listener and drops the connections waiting for it; the
+// server keeps running, and later connections wait for a new Listener.
 func (l *connListener) Close() error {
 	l.once.Do(func() {
 		close(l.done)
@@ -70,6 +229,7 @@ func (l *connListener) Close() error {
 			l.s.lis = nil
 		}
 		l.s.mu.Unlock()
+		l.s.dropBacklog("listener closed")
 	})
 	return nil
 }

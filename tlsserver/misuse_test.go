@@ -337,7 +337,7 @@ func TestMisuseContextsChangedUnderLoad(t *testing.T) {
 	srv := tsServer(t, p, nil)
 	srv.OnOCSPRequest(misuseStapler)
 	first := snis[0].TLSCertificate(true)
-	if err := srv.AddContext("sni.test", &first); err != nil {
+	if err := srv.AddContext("sni.test", tlsserver.SecureContext{Certificates: []tls.Certificate{first}}); err != nil {
 		t.Fatal(err)
 	}
 	sniCfg := tsClientConfig(p, 0)
@@ -349,11 +349,11 @@ func TestMisuseContextsChangedUnderLoad(t *testing.T) {
 	changes := 0
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	for i := 0; time.Now().Before(deadline); i++ {
-		if err := srv.SetSecureContext(tlsserver.Options{Certificates: defaults[i%2 : i%2+1]}); err != nil {
+		if err := srv.SetSecureContext(tlsserver.SecureContext{Certificates: defaults[i%2 : i%2+1]}); err != nil {
 			t.Fatal(err)
 		}
 		c := snis[i%2].TLSCertificate(true)
-		if err := srv.AddContext("sni.test", &c); err != nil {
+		if err := srv.AddContext("sni.test", tlsserver.SecureContext{Certificates: []tls.Certificate{c}}); err != nil {
 			t.Fatal(err)
 		}
 		changes += 2

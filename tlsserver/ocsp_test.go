@@ -417,14 +417,7 @@ func TestOCSPClientHangsUpMidCallback(t *testing.T) {
 	p := newTSPKI(t)
 	srv := tsServer(t, p, nil)
 	ce := tsClientErrors(srv)
-	cbs := make(chan tlsserver.OCSPCallback, 1)
-	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) { cbs <- cb })
-	raw, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go tls.Client(raw, tsClientConfig(p, 0)).Handshake()
-	cb := <-cbs
+	raw, cb := parkOne(t, srv, p)
 	raw.Close()
 	if err := ce.next(t); !errors.Is(err, tlsserver.ErrSocketClosed) {
 		t.Fatalf("tlsClientError %v", err)
@@ -554,6 +547,7 @@ func TestOCSPManyParkedHandshakes(t *testing.T) {
 	}
 	p := newTSPKI(t)
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.HandshakeTimeout = 30 * time.Second })
+	srv.OnSecureConnection(func(c *tls.Conn) { c.Close() })
 	var mu sync.Mutex
 	var cbs []tlsserver.OCSPCallback
 	all := make(chan struct{})

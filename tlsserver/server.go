@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,52 +17,19 @@ import (
 	"github.com/tlsemit/tlsemit/events"
 )
 
-// Event names, as Node's tls.Server and net.Server spell them.
-const (
-	// EventOCSPRequest is emitted with (cert, issuer []byte, cb OCSPCallback)
-	// when a client asks for certificate status on a full handshake.
-	EventOCSPRequest = "OCSPRequest"
-	// EventSecureConnection is emitted with (*tls.Conn) after a handshake
-	// completes.
-	EventSecureConnection = "secureConnection"
-	// EventTLSClientError is emitted with (error, net.Conn) when a
-	// connection fails before its handshake completes, at most once per
-	// connection. The conn is the *tls.Conn.
-	EventTLSClientError = "tlsClientError"
-	// EventConnection is emitted with (net.Conn), the raw connection, before
-	// the TLS handshake starts.
-	EventConnection = "connection"
-	// EventKeylog is emitted with (line []byte, net.Conn): one NSS key-log
-	// line, newline included, for connections whose handshake began while a
-	// 'keylog' listener existed. The conn is the *tls.Conn.
-	EventKeylog = "keylog"
-	// EventNewSession is emitted with (id, data []byte, done func()) when a
-	// session ticket is issued; the handshake waits for done.
-	EventNewSession = "newSession"
-	// EventResumeSession is emitted with (id []byte, cb func(err error,
-	// data []byte)) when a client offers a ticket issued through
-	// 'newSession'; the handshake waits for cb.
-	EventResumeSession = "resumeSession"
-	// EventListening is emitted with no arguments once Listen has bound.
-	EventListening = "listening"
-	// EventClose is emitted with no arguments after Close, once the last
-	// connection has ended.
-	EventClose = "close"
-	// EventError is emitted with (error) for a failure of the accept loop
-	// started by Listen, only when an 'error' listener exists (else it is
-	// logged): the server never panics through the emitter's
-	// unhandled-'error' rule.
-	EventError = events.EventError
-	// EventDrop is emitted with (DropInfo) when a connection is refused
-	// because the server has MaxConnections connections.
-	EventDrop = "drop"
-)
-
 // DefaultHandshakeTimeout is Node's default handshakeTimeout.
 const DefaultHandshakeTimeout = 120 * time.Second
 
-// Options configure a Server. Only Certificates, CA and Config make up a
-// secure context, which SetSecureContext replaces.
+// DefaultSessionTimeout is Node's default sessionTimeout: how long a
+// session can be resumed.
+const DefaultSessionTimeout = 300 * time.Second
+
+// DefaultBacklog is Node's default listen backlog: how many established
+// connections wait for Listener's Accept.
+const DefaultBacklog = 511
+
+// Options configure a Server. Certificates, CA and Config make up the
+// default secure context, which SetSecureContext replaces.
 type Options struct {
 	// Certificates is the default context's certificate (Node: key/cert/pfx).
 	// When several are given, the first one the client supports is served.
@@ -75,7 +43,10 @@ type Options struct {
 	// ClientAuth, versions…). It is cloned. Its GetCertificate,
 	// GetConfigForClient and NameToCertificate are ignored: certificates
 	// come from Certificates, AddContext and SNICallback. Its KeyLogWriter,
-	// WrapSession and UnwrapSession keep working.
+	// WrapSession and UnwrapSession keep working; a session UnwrapSession
+	// returns is resumed only if it was issued through the server's
+	// WrapSession, which records its creation time (for SessionTimeout) in
+	// SessionState.Extra before calling yours.
 	Config *tls.Config
 	// HandshakeTimeout bounds a handshake, from accept to completion,
 	// including time spent waiting for listener callbacks. Zero means
@@ -83,8 +54,17 @@ type Options struct {
 	// the connection is destroyed at once and 'tlsClientError' is emitted
 	// with ErrHandshakeTimeout (Node leaves the socket open). A listener that
 	// blocks the handshake's goroutine delays that emission until it returns;
-	// the connection is closed all the same.
+	// the connection is closed all the same. It also bounds how long an
+	// established connection waits for Listener's Accept (see
+	// Server.Listener).
 	HandshakeTimeout time.Duration
+	// SessionTimeout is Node's sessionTimeout: a session (a ticket, or
+	// session data from 'resumeSession') older than this is not resumed;
+	// the handshake is a full one. Zero means DefaultSessionTimeout (Node's
+	// 300 s); negative means crypto/tls's own limit (7 days), which also
+	// caps larger values. In TLS 1.2 a resumed session keeps its creation
+	// time; in TLS 1.3 each resumption issues a session of its own.
+	SessionTimeout time.Duration
 	// SNICallback, when set, selects the certificate for a client that sent
 	// a server name (Node calls it only then). A nil certificate with a nil
 	// error means the default context. An error destroys the connection and
@@ -97,24 +77,15 @@ type Options struct {
 	// emitted. ServeConn is not subject to it, as Node's emit('connection')
 	// is not.
 	MaxConnections int
+	// Backlog is Node's listen backlog: how many established connections
+	// can wait for Listener's Accept (see Server.Listener). Zero means
+	// DefaultBacklog (Node's 511).
+	Backlog int
 	// Logger receives the failures that have no listener to go to. Nil
 	// discards them: a library does not write to the process's log
 	// uninvited.
 	Logger *slog.Logger
 }
-
-// DropInfo describes a connection dropped over MaxConnections (Node's
-// 'drop' argument).
-type DropInfo struct {
-	LocalAddr  net.Addr
-	RemoteAddr net.Addr
-}
-
-// OCSPCallback answers an 'OCSPRequest'. cb(nil, resp) staples a non-empty
-// resp byte-for-byte on this connection (nil or empty staples nothing);
-// cb(err, nil) destroys the connection. It may be called from any
-// goroutine; resp is not copied and must not be modified afterwards.
-type OCSPCallback = func(err error, resp []byte)
 
 // Server is a TLS server that emits Node's tls.Server events. Its embedded
 // Emitter carries them: register with On or the typed On… methods, which
@@ -125,52 +96,73 @@ type OCSPCallback = func(err error, resp []byte)
 type Server struct {
 	events.Emitter
 
-	timeout  time.Duration
-	maxConns int
-	sni      func(context.Context, string) (*tls.Certificate, error)
-	log      *slog.Logger
+	timeout        time.Duration // of a handshake; <= 0: none
+	acceptTimeout  time.Duration // of a wait in the backlog
+	sessionTimeout time.Duration
+	backlog        int
+	maxConns       int
+	sni            func(context.Context, string) (*tls.Certificate, error)
+	log            *slog.Logger
 
 	sc       atomic.Pointer[secureContext]
-	contexts atomic.Pointer[[]*sniContext]
+	contexts atomic.Pointer[[]*namedContext]
+	tickets  atomic.Pointer[ticketKeys]
 	ctxMu    sync.Mutex // serializes AddContext, SetSecureContext, SetTicketKeys
-	keys     [][48]byte // guarded by ctxMu; the first encrypts
 
 	mu           sync.Mutex
 	conns        map[*serverConn]struct{}
-	listeners    map[net.Listener]struct{}
-	serving      int
-	addr         net.Addr
+	listeners    []net.Listener // serving, in the order they started
+	serving      int            // accept loops running
 	closed       bool
 	closeEmitted bool
 	closedCh     chan struct{} // closed by Close
 	drained      chan struct{} // closed once closed with nothing left
 	lis          *connListener
+	listenerUsed bool          // Listener has been called
+	backlogQ     []*serverConn // established, waiting for Accept
+	ready        chan struct{} // a connection joined backlogQ
 }
 
 // New returns a Server for opts. It does not listen: call Listen, Serve or
 // ServeConn.
 func New(opts Options) (*Server, error) {
 	s := &Server{
-		timeout:   opts.HandshakeTimeout,
-		maxConns:  opts.MaxConnections,
-		sni:       opts.SNICallback,
-		log:       opts.Logger,
-		conns:     make(map[*serverConn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		closedCh:  make(chan struct{}),
-		drained:   make(chan struct{}),
+		timeout:        opts.HandshakeTimeout,
+		sessionTimeout: opts.SessionTimeout,
+		backlog:        opts.Backlog,
+		maxConns:       opts.MaxConnections,
+		sni:            opts.SNICallback,
+		log:            opts.Logger,
+		conns:          make(map[*serverConn]struct{}),
+		closedCh:       make(chan struct{}),
+		drained:        make(chan struct{}),
+		ready:          make(chan struct{}, 1),
 	}
 	if s.timeout == 0 {
 		s.timeout = DefaultHandshakeTimeout
 	}
+	s.acceptTimeout = s.timeout
+	if s.acceptTimeout < 0 {
+		s.acceptTimeout = DefaultHandshakeTimeout // never kept indefinitely
+	}
+	switch {
+	case s.sessionTimeout == 0:
+		s.sessionTimeout = DefaultSessionTimeout
+	case s.sessionTimeout < 0 || s.sessionTimeout > maxSessionAge:
+		s.sessionTimeout = maxSessionAge
+	}
+	if s.backlog <= 0 {
+		s.backlog = DefaultBacklog
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.keys = make([][48]byte, 1)
-	if _, err := rand.Read(s.keys[0][:]); err != nil {
+	k := make([]byte, 48)
+	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	sc, err := s.newSecureContext(opts)
+	s.tickets.Store(newTicketKeys([][]byte{k}))
+	sc, err := s.newSecureContext(opts.secureContext())
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +170,20 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+func (o Options) secureContext() SecureContext {
+	return SecureContext{Certificates: o.Certificates, CA: o.CA, Config: o.Config}
+}
+
 // Listen binds network/address, emits 'listening' and serves in the
-// background until Close or until ctx ends, as Node's listen. It returns the
-// bind error, if any, and emits nothing then.
+// background, as Node's listen. It returns the bind error, if any, and
+// emits nothing then. When ctx ends, this listener stops (as Node's listen
+// with a signal) and established connections stay open; the server goes
+// on, and can Listen again: only Close is final. After Close, Listen
+// returns ErrServerClosed.
 func (s *Server) Listen(ctx context.Context, network, address string) error {
+	if s.isClosed() {
+		return ErrServerClosed
+	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, network, address)
 	if err != nil {
@@ -196,14 +198,18 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 			s.log.Error("tlsserver: 'listening' listener panicked", "err", err)
 		}
 	}
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		stopped.Store(true)
+		l.Close()
+	})
 	go func() {
-		if err := s.acceptLoop(l); err != nil && !errors.Is(err, ErrServerClosed) {
+		err := s.acceptLoop(l)
+		stop()
+		if err != nil && !errors.Is(err, ErrServerClosed) && !stopped.Load() {
 			s.emitError(err)
 		}
 	}()
-	if ctx.Done() != nil {
-		context.AfterFunc(ctx, func() { s.Close() })
-	}
 	return nil
 }
 
@@ -226,11 +232,8 @@ func (s *Server) register(l net.Listener) error {
 	if s.closed {
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
+	s.listeners = append(s.listeners, l)
 	s.serving++
-	if s.addr == nil {
-		s.addr = l.Addr()
-	}
 	return nil
 }
 
@@ -238,7 +241,9 @@ func (s *Server) acceptLoop(l net.Listener) error {
 	defer func() {
 		l.Close()
 		s.mu.Lock()
-		delete(s.listeners, l)
+		if i := slices.Index(s.listeners, l); i >= 0 {
+			s.listeners = slices.Delete(s.listeners, i, i+1)
+		}
 		s.serving--
 		s.mu.Unlock()
 		s.checkDrained()
@@ -271,15 +276,19 @@ func (s *Server) acceptLoop(l net.Listener) error {
 // server (Node: server.emit('connection', socket)). After Close it closes c.
 func (s *Server) ServeConn(c net.Conn) { s.start(c, false) }
 
-// Addr returns the address of the first listener, or nil.
+// Addr returns the address of the first listener still serving, or nil
+// when none is (Node's address() is null then).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addr
+	if len(s.listeners) == 0 {
+		return nil
+	}
+	return s.listeners[0].Addr()
 }
 
-// Connections returns the number of open connections, handshaking or
-// established (Node's getConnections).
+// Connections returns the number of open connections: handshaking,
+// established, and waiting for Listener's Accept (Node's getConnections).
 func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,9 +303,11 @@ func (s *Server) isClosed() bool {
 
 // Close stops accepting, closes the listeners, and destroys the
 // connections still handshaking (their pending callbacks are abandoned and
-// 'tlsClientError' reports ErrServerClosed). Established connections stay
-// open; 'close' is emitted once the last one ends. Closing again is a
-// no-op.
+// 'tlsClientError' reports ErrServerClosed); connections waiting for
+// Listener's Accept are dropped. Established connections stay open;
+// 'close' is emitted once the last one ends. Close is final, as
+// http.Server's: Listen and Serve then return ErrServerClosed. Closing
+// again is a no-op.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -305,14 +316,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.closedCh)
-	ls := make([]net.Listener, 0, len(s.listeners))
-	for l := range s.listeners {
-		ls = append(ls, l)
-	}
-	cs := make([]*serverConn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
+	ls := slices.Clone(s.listeners)
+	cs := s.connsLocked()
 	s.mu.Unlock()
 	var err error
 	for _, l := range ls {
@@ -321,15 +326,16 @@ func (s *Server) Close() error {
 		}
 	}
 	for _, c := range cs {
-		c.abandon(ErrServerClosed)
+		c.abortHandshake(ErrServerClosed)
 	}
+	s.dropBacklog("server closed")
 	s.checkDrained()
 	return err
 }
 
 // Shutdown closes the server as Close does, then waits for the established
 // connections to end. When ctx ends first, it closes them and returns
-// ctx.Err().
+// ctx.Err(): Shutdown with an ended ctx is Node's closeAllConnections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.Close()
 	select {
@@ -338,15 +344,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
-	cs := make([]*serverConn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
+	cs := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range cs {
 		c.Close()
 	}
 	return ctx.Err()
+}
+
+func (s *Server) connsLocked() []*serverConn {
+	cs := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 // checkDrained emits 'close' once the server is closed with no listener
@@ -389,6 +400,19 @@ func (s *Server) emitError(err error) {
 	}
 }
 
+// emitDrop emits 'drop' for a connection the server dropped.
+func (s *Server) emitDrop(info DropInfo) {
+	if info.Err != nil {
+		s.log.Warn("tlsserver: connection dropped", "remote", info.RemoteAddr, "err", info.Err)
+	}
+	if !s.observed(EventDrop) {
+		return
+	}
+	if err := s.safeEmit(EventDrop, info); err != nil {
+		s.log.Error("tlsserver: 'drop' listener panicked", "err", err)
+	}
+}
+
 // observed reports whether anyone would receive event: a listener or a
 // channel subscription (events.On). Emissions nobody receives are skipped,
 // which saves building their arguments.
@@ -414,65 +438,4 @@ func panicError(event string, v any) error {
 		Msg:  "'" + event + "' listener panicked",
 		Err:  &PanicError{Event: event, Value: v, Stack: debug.Stack()},
 	}
-}
-
-// OnOCSPRequest adds fn as an 'OCSPRequest' listener. cert is the DER of
-// the certificate served on the connection, issuer the DER of its issuer
-// (from the served chain, else the context's CA, else nil), and cb decides
-// what is stapled. See the package documentation for the whole contract.
-func (s *Server) OnOCSPRequest(fn func(cert, issuer []byte, cb OCSPCallback)) events.ID {
-	return s.On(EventOCSPRequest, func(args ...any) {
-		fn(bytesArg(args, 0), bytesArg(args, 1), args[2].(OCSPCallback))
-	})
-}
-
-// OnSecureConnection adds fn as a 'secureConnection' listener.
-func (s *Server) OnSecureConnection(fn func(*tls.Conn)) events.ID {
-	return s.On(EventSecureConnection, func(args ...any) { fn(args[0].(*tls.Conn)) })
-}
-
-// OnTLSClientError adds fn as a 'tlsClientError' listener.
-func (s *Server) OnTLSClientError(fn func(err error, conn net.Conn)) events.ID {
-	return s.On(EventTLSClientError, func(args ...any) {
-		err, _ := args[0].(error)
-		conn, _ := args[1].(net.Conn)
-		fn(err, conn)
-	})
-}
-
-// OnConnection adds fn as a 'connection' listener: it gets the raw
-// connection before the handshake starts.
-func (s *Server) OnConnection(fn func(net.Conn)) events.ID {
-	return s.On(EventConnection, func(args ...any) { fn(args[0].(net.Conn)) })
-}
-
-// OnKeylog adds fn as a 'keylog' listener.
-func (s *Server) OnKeylog(fn func(line []byte, conn net.Conn)) events.ID {
-	return s.On(EventKeylog, func(args ...any) {
-		conn, _ := args[1].(net.Conn)
-		fn(bytesArg(args, 0), conn)
-	})
-}
-
-// OnNewSession adds fn as a 'newSession' listener: store data under id
-// (for a later 'resumeSession'), then call done; the handshake waits for
-// done.
-func (s *Server) OnNewSession(fn func(id, data []byte, done func())) events.ID {
-	return s.On(EventNewSession, func(args ...any) {
-		fn(bytesArg(args, 0), bytesArg(args, 1), args[2].(func()))
-	})
-}
-
-// OnResumeSession adds fn as a 'resumeSession' listener: look id up and
-// call cb(nil, data), or cb(nil, nil) for a full handshake, or cb(err, nil)
-// to destroy the connection; the handshake waits for cb.
-func (s *Server) OnResumeSession(fn func(id []byte, cb func(err error, data []byte))) events.ID {
-	return s.On(EventResumeSession, func(args ...any) {
-		fn(bytesArg(args, 0), args[1].(func(error, []byte)))
-	})
-}
-
-func bytesArg(args []any, i int) []byte {
-	b, _ := args[i].([]byte)
-	return b
 }

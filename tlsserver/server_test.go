@@ -45,16 +45,16 @@ func TestListenCloseEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r recorder
-	srv.On(tlsserver.EventListening, func(...any) { r.add("listening") })
+	srv.OnListening(func() { r.add("listening") })
 	closed := make(chan struct{})
-	srv.On(tlsserver.EventClose, func(...any) { r.add("close"); close(closed) })
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := srv.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
+	srv.OnClose(func() { r.add("close"); close(closed) })
+	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
+	addr := srv.Addr().String()
 	// A bind error is returned, not emitted (no 'error' listener: no panic).
 	other, _ := tlsserver.New(tlsserver.Options{})
-	if err := other.Listen(context.Background(), "tcp", srv.Addr().String()); err == nil {
+	if err := other.Listen(context.Background(), "tcp", addr); err == nil {
 		t.Fatal("second bind succeeded")
 	}
 	other.Close()
@@ -62,8 +62,10 @@ func TestListenCloseEvents(t *testing.T) {
 	srv.OnSecureConnection(func(c *tls.Conn) { held <- c })
 	c := tsMustDial(t, srv, tsClientConfig(p, 0))
 	sc := <-held
-	cancel() // ends Listen: the server closes
-	waitFor(t, func() bool { _, err := net.Dial("tcp", srv.Addr().String()); return err != nil })
+	srv.Close()
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("still accepting after Close")
+	}
 	select {
 	case <-closed:
 		t.Fatal("'close' before the last connection ended")
@@ -220,7 +222,7 @@ func TestSNI(t *testing.T) {
 	p := &tsPKI{ca: ca, leaf: def}
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.CA = []*x509.Certificate{ca.Cert} })
 	wc, nc := wild.TLSCertificate(false), newer.TLSCertificate(false)
-	if err := srv.AddContext("*.EXAMPLE.test", &wc); err != nil {
+	if err := srv.AddContext("*.EXAMPLE.test", tlsserver.SecureContext{Certificates: []tls.Certificate{wc}}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan ocspArgs, 1)
@@ -253,7 +255,7 @@ func TestSNI(t *testing.T) {
 	check("a.example.test", wild, false) // AddContext: no CA of its own
 	check("b.a.example.test", def, true) // '*' is one label
 	check("example.test", def, true)
-	if err := srv.AddContextWithCA("a.example.test", &nc, []*x509.Certificate{ca.Cert}); err != nil {
+	if err := srv.AddContext("a.example.test", tlsserver.SecureContext{Certificates: []tls.Certificate{nc}, CA: []*x509.Certificate{ca.Cert}}); err != nil {
 		t.Fatal(err)
 	}
 	check("a.example.test", newer, true) // newest match wins
@@ -322,7 +324,7 @@ func TestSetSecureContext(t *testing.T) {
 	res := make(chan *tls.Conn, 1)
 	go func() { c, _ := tsDial(srv, tsClientConfig(p, 0)); res <- c }()
 	<-entered // the first connection's handshake has begun
-	if err := srv.SetSecureContext(tlsserver.Options{Certificates: []tls.Certificate{next.TLSCertificate(true)}}); err != nil {
+	if err := srv.SetSecureContext(tlsserver.SecureContext{Certificates: []tls.Certificate{next.TLSCertificate(true)}}); err != nil {
 		t.Fatal(err)
 	}
 	close(release)

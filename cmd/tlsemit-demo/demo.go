@@ -149,9 +149,9 @@ func (d *demo) startServer(ctx context.Context) error {
 	}
 	d.srv = srv
 
-	srv.On(tlsserver.EventListening, func(...any) { tr.log("server", "'listening' on %s", srv.Addr()) })
-	srv.On(tlsserver.EventClose, func(...any) { tr.log("server", "'close'") })
-	srv.On(tlsserver.EventError, func(args ...any) { tr.log("server", "'error' %v", args) })
+	srv.OnListening(func() { tr.log("server", "'listening' on %s", srv.Addr()) })
+	srv.OnClose(func() { tr.log("server", "'close'") })
+	srv.OnError(func(err error) { tr.log("server", "'error' %v", err) })
 	srv.OnConnection(func(c net.Conn) { tr.log("server", "'connection' from %s", c.RemoteAddr()) })
 	srv.OnTLSClientError(func(err error, c net.Conn) {
 		tr.log("server", "'tlsClientError' %v (code %s)", err, tlsserver.Code(err))

@@ -96,7 +96,7 @@ func newStapling(t *testing.T, f *ocspfetch.Fetcher, def *testpki.Leaf, sni map[
 	}
 	for name, l := range sni {
 		c := l.TLSCertificate(true)
-		if err := srv.AddContext(name, &c); err != nil {
+		if err := srv.AddContext(name, tlsserver.SecureContext{Certificates: []tls.Certificate{c}}); err != nil {
 			t.Fatal(err)
 		}
 	}

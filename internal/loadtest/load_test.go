@@ -116,10 +116,11 @@ func (s *setup) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.leaves["b.load.test"].TLSCertificate(true)
-	if err := srv.AddContext("b.load.test", &b); err != nil {
+	if err := srv.AddContext("b.load.test", tlsserver.SecureContext{Certificates: []tls.Certificate{b}}); err != nil {
 		t.Fatal(err)
 	}
 	srv.OnOCSPRequest(f.OCSPRequest)
+	srv.OnSecureConnection(func(c *tls.Conn) { c.Close() }) // a handshake server
 	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -158,6 +159,25 @@ func newCA(t T, name string, parent *CA) *CA {
 // Issue signs a new leaf certificate with ca.
 func (ca *CA) Issue(t T, o LeafOptions) *Leaf {
 	t.Helper()
+	return ca.sign(t, leafTemplate(o))
+}
+
+// IssueRSA signs a new leaf certificate with an RSA 2048 key (for tests of
+// what changes with the key type), returned with ca in its chain.
+func (ca *CA) IssueRSA(t T, o LeafOptions) tls.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatalf("testpki: generating RSA key: %v", err)
+	}
+	tmpl := leafTemplate(o)
+	tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	leaf, der := ca.certify(t, tmpl, &key.PublicKey)
+	return tls.Certificate{Certificate: [][]byte{der, ca.DER}, PrivateKey: key, Leaf: leaf}
+}
+
+// leafTemplate fills in o's defaults and returns the certificate to sign.
+func leafTemplate(o LeafOptions) *x509.Certificate {
 	if len(o.DNSNames) == 0 && len(o.IPAddresses) == 0 {
 		o.DNSNames = []string{"localhost"}
 		o.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
@@ -199,7 +219,7 @@ func (ca *CA) Issue(t T, o LeafOptions) *Leaf {
 			Id: OIDMustStaple, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05},
 		})
 	}
-	return ca.sign(t, tmpl)
+	return tmpl
 }
 
 // OCSPSigner returns a delegated OCSP responder certificate issued by ca.
@@ -228,7 +248,14 @@ func (ca *CA) OCSPSigner(t T, withEKU bool) *Leaf {
 func (ca *CA) sign(t T, tmpl *x509.Certificate) *Leaf {
 	t.Helper()
 	key := newKey(t)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	cert, der := ca.certify(t, tmpl, &key.PublicKey)
+	return &Leaf{Cert: cert, DER: der, Key: key, Issuer: ca}
+}
+
+// certify signs tmpl for pub with ca's key.
+func (ca *CA) certify(t T, tmpl *x509.Certificate, pub any) (*x509.Certificate, []byte) {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		t.Fatalf("testpki: issuing %q: %v", tmpl.Subject.CommonName, err)
 	}
@@ -236,7 +263,7 @@ func (ca *CA) sign(t T, tmpl *x509.Certificate) *Leaf {
 	if err != nil {
 		t.Fatalf("testpki: parsing %q: %v", tmpl.Subject.CommonName, err)
 	}
-	return &Leaf{Cert: cert, DER: der, Key: key, Issuer: ca}
+	return cert, der
 }
 
 // Pool returns a certificate pool holding only ca's root, for client

@@ -6,7 +6,8 @@
 //
 // Options: port, servername, ca (PEM paths; none: no verification),
 // requestOCSP, maxVersion, connections, resume (reuse the previous
-// connection's session), timeoutMs.
+// connection's session), timeoutMs, each (per connection, tls.connect
+// options merged in, such as ciphers or secureOptions).
 'use strict';
 const tls = require('tls');
 const fs = require('fs');
@@ -14,7 +15,7 @@ const fs = require('fs');
 const o = JSON.parse(process.argv[2]);
 const out = (x) => process.stdout.write(JSON.stringify(x) + '\n');
 
-function connectOnce(session) {
+function connectOnce(session, extra) {
   return new Promise((resolve) => {
     const res = { ok: false, ocsp: 'no-event', reused: false, err: null };
     let newSession = null;
@@ -35,6 +36,7 @@ function connectOnce(session) {
     };
     if (o.ca) opts.ca = o.ca.map((p) => fs.readFileSync(p));
     if (session) opts.session = session;
+    Object.assign(opts, extra || {});
     const sock = tls.connect(opts);
     const timer = setTimeout(() => { res.err = 'timeout'; sock.destroy(); finish(); }, o.timeoutMs || 3000);
     sock.on('OCSPResponse', (resp) => { res.ocsp = resp && resp.length ? resp.toString('utf8') : null; });
@@ -57,7 +59,7 @@ function connectOnce(session) {
 (async () => {
   let session = null;
   for (let i = 0; i < (o.connections || 1); i++) {
-    const { res, session: s } = await connectOnce(o.resume ? session : null);
+    const { res, session: s } = await connectOnce(o.resume ? session : null, (o.each || [])[i]);
     if (s) session = s;
     out(res);
   }

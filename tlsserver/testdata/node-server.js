@@ -57,16 +57,28 @@ const addListeners = () => {
 };
 if (!sc.late) addListeners();
 
+if (sc.sessionStore) {
+  const store = new Map();
+  server.on('newSession', (id, data, done) => { out({ ev: 'newSession' }); store.set(id.toString('hex'), data); done(); });
+  server.on('resumeSession', (id, cb) => { out({ ev: 'resumeSession' }); cb(null, store.get(id.toString('hex')) || null); });
+}
+if (sc.keylog) server.on('keylog', (line) => out({ ev: 'keylog', label: line.toString('latin1').split(' ')[0] }));
+
 let connections = 0;
+let addedInConnection = false;
 server.on('connection', (sock) => {
   connections++;
   sock.on('close', () => connections--);
   out({ ev: 'connection' });
   if (sc.late && listeners.length === 0) addListeners();
   if (sc.removeInConnection) for (const fn of listeners.splice(0)) server.removeListener('OCSPRequest', fn);
+  if (sc.addInConnection && !addedInConnection) {
+    addedInConnection = true;
+    server.on('OCSPRequest', ocspListener(listeners.length));
+  }
 });
 server.on('secureConnection', (sock) => {
-  out({ ev: 'secureConnection', protocol: sock.getProtocol() });
+  out({ ev: 'secureConnection', protocol: sock.getProtocol(), reused: sock.isSessionReused() });
   sock.on('error', (err) => out({ ev: 'socketError', code: summary(err) }));
   if (pendingAfter) {
     const cb = pendingAfter;

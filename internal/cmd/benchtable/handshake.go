@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,8 +83,32 @@ func (s *serverProc) stop() {
 	}
 }
 
-// cpuTime returns the user+system CPU time the server process has used.
+// cpuTime returns the CPU time the server process has used: the sum of its
+// threads' run time as the scheduler counts it, in nanoseconds
+// (/proc/PID/task/*/schedstat). The user+system time of /proc/PID/stat
+// comes in 10 ms ticks, about 1.5% of a 3,000-handshake round: too coarse
+// to tell a 3% difference apart. Go and Node keep their threads, so none
+// of the time is lost with a thread that exits; without schedstat the
+// ticks are used.
 func (s *serverProc) cpuTime() (time.Duration, error) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", s.cmd.Process.Pid))
+	var sum int64
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // a thread that has just exited
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %v", path, err)
+			}
+			sum += n
+		}
+	}
+	if sum > 0 {
+		return time.Duration(sum), nil
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err

@@ -11,6 +11,9 @@
 //     full handshake each time, the staple checked on every handshake;
 //   - ocspfetch: the cache hit, and the cost per certificate of stapling
 //     1,000 and 16,000 certificates each on its first handshake.
+//
+// -handshakes-only measures the process rows of the handshakes alone (a
+// quicker loop while working on tlsserver's hot path).
 package main
 
 import (
@@ -30,6 +33,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds of alternation")
 	concurrency := flag.Int("c", 8, "concurrent handshakes")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
+	handshakesOnly := flag.Bool("handshakes-only", false, "measure only the server CPU per handshake (the process rows), not the go test benchmarks")
 	flag.Parse()
 	log.SetFlags(0)
 	if *serveName != "" {
@@ -45,10 +49,12 @@ func main() {
 	fmt.Println()
 
 	t := &table{}
-	if err := t.goBenchmarks(*benchtime); err != nil {
-		log.Fatal(err)
+	if !*handshakesOnly {
+		if err := t.goBenchmarks(*benchtime); err != nil {
+			log.Fatal(err)
+		}
 	}
-	if haveNode {
+	if haveNode && !*handshakesOnly {
 		if err := t.nodeEvents(); err != nil {
 			log.Fatal(err)
 		}

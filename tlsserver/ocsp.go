@@ -1,0 +1,32 @@
+package tlsserver
+
+// runOCSP emits 'OCSPRequest' to the eligible listeners and waits for the
+// shared callback; the staple goes on the connection's own certificate.
+func (c *serverConn) runOCSP() error {
+	h := &c.hs
+	r := c.newReply(true)
+	var called bool
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = panicError(EventOCSPRequest, v)
+			}
+		}()
+		called = c.s.EmitSnapshot(c.ocsp, h.cert.Certificate[0], h.entry.issuer, OCSPCallback(r.answer))
+		return nil
+	}()
+	if err != nil {
+		return c.destroy(err)
+	}
+	if !called {
+		return nil // every eligible listener was removed meanwhile
+	}
+	staple, err := r.wait()
+	if err != nil {
+		return err
+	}
+	if len(staple) > 0 {
+		h.cert.OCSPStaple = staple
+	}
+	return nil
+}
