@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
 // fleetRequest asks every Fetcher about s.leaf at once and returns what
@@ -181,5 +183,40 @@ func TestFleetStoreIsNotTrusted(t *testing.T) {
 		if der == nil || string(der) == string(forged) {
 			t.Fatalf("member %d: %d bytes, forged %v", i, len(der), string(der) == string(forged))
 		}
+	}
+}
+
+// lateAnswerStore stores answer under the key just before it grants the
+// lock: another member finished its fetch and released the lock between
+// this member's look in the Store and its Lock.
+type lateAnswerStore struct {
+	LockingStore
+	once   sync.Once
+	answer func() []byte
+}
+
+func (s *lateAnswerStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	s.once.Do(func() { s.LockingStore.Store(ctx, key, s.answer()) })
+	return s.LockingStore.Lock(ctx, key, ttl)
+}
+
+// TestFleetAnswerLandsBeforeLock: a member that takes the lock looks in the
+// Store again before asking, so an answer that landed just before it took
+// the lock is adopted and the responder is not asked a second time.
+func TestFleetAnswerLandsBeforeLock(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	store := &lateAnswerStore{LockingStore: NewMemoryStore(), answer: func() []byte {
+		return s.ca.OCSPResponse(t, s.leaf.Cert, testpki.ResponseOptions{ThisUpdate: clk.Now().Add(-time.Minute)})
+	}}
+	fs := newFleet(t, 1, clk, store)
+	if der := fleetRequest(t, fs, s)[0]; der == nil {
+		t.Fatal("unstapled")
+	}
+	if n := s.requests.Load(); n != 0 {
+		t.Fatalf("%d responder requests although another member's answer was in the Store when the lock was taken", n)
+	}
+	if st := fs[0].Stats(); st.Loaded != 1 {
+		t.Fatalf("Loaded = %d, want 1", st.Loaded)
 	}
 }

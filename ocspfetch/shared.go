@@ -80,6 +80,12 @@ func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context
 			}
 			return unlock, nil
 		case err == nil:
+			// Another member may have stored its answer and let go of the
+			// lock since this one looked.
+			if st := f.fromStore(ctx, e, false); st != nil {
+				f.storeDo(ctx, e, "unlock", unlock)
+				return nil, st
+			}
 			return unlock, nil
 		case !errors.Is(err, ErrLocked):
 			f.storeError(e, err)
