@@ -4,22 +4,71 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/redistest"
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain gives the examples, which read REDIS_ADDR as a program would, a
+// real redis-server (with CI=true, one is required). Outside CI, without
+// redis-server, miniredis stands in for the examples alone; the tests that
+// need the real server skip.
+func TestMain(m *testing.M) {
+	stop := func() {}
+	if os.Getenv("REDIS_ADDR") == "" {
+		dir, err := os.MkdirTemp("", "fleet-test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		switch _, lookErr := exec.LookPath("redis-server"); {
+		case lookErr == nil:
+			rs, err := redistest.Run(dir)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Setenv("REDIS_ADDR", rs.Addr)
+			stop = rs.Stop
+		case testenv.CI():
+			fmt.Fprintln(os.Stderr, "redis-server is required with CI=true (.ci/run installs it):", lookErr)
+			os.Exit(1)
+		default:
+			mr, err := miniredis.Run()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Setenv("REDIS_ADDR", mr.Addr())
+			stop = mr.Close
+		}
+		defer os.RemoveAll(dir)
+	}
+	code := m.Run()
+	stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 var secret = bytes.Repeat([]byte{0x5e}, 32)
 
@@ -139,3 +188,10 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // go-redis logs dial failures through its own process-wide logger; the
 // outage tests cause many.
 func init() { redis.SetLogger(quietRedis{}) }
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

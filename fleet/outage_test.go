@@ -50,11 +50,11 @@ func TestRedisOutage(t *testing.T) {
 				t.Fatalf("before the outage %d of 2 cross-member handshakes resumed", n)
 			}
 
-			rs.Pause()
+			must(t, rs.Pause())
 			for range 3 {
 				round("hung") // must not fail: connect fails the test
 			}
-			rs.Resume()
+			must(t, rs.Resume())
 
 			rs.Stop()
 			for range 3 {
@@ -63,7 +63,7 @@ func TestRedisOutage(t *testing.T) {
 			time.Sleep(period + period/2) // past a slot boundary, still without Redis
 			round("stopped, next slot")
 
-			rs.Restart() // empty: sessions and keys are gone
+			must(t, rs.Restart()) // empty: sessions and keys are gone
 			deadline := time.Now().Add(3 * period)
 			for round("restarted") != 2 {
 				if time.Now().After(deadline) {

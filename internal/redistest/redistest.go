@@ -1,11 +1,13 @@
-// Package redistest runs a real redis-server for tests: on a free
-// 127.0.0.1 port, persistence off, stopped when the test ends. Without
-// redis-server a test is skipped, unless CI=true, where it fails.
+// Package redistest runs a real redis-server for tests and demos: on a free
+// 127.0.0.1 port, persistence off, its files in a directory of the
+// caller's. In a test, Start skips without redis-server, unless CI=true,
+// where it fails.
 package redistest
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -25,7 +27,6 @@ type Server struct {
 	// Addr is host:port of the server.
 	Addr string
 
-	t    testing.TB
 	dir  string
 	port int
 
@@ -40,11 +41,25 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	testenv.RequireTool(t, "redis-server")
-	s := &Server{t: t, dir: t.TempDir(), port: freePort(t)}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s, err := Run(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Stop)
-	s.start()
 	return s
+}
+
+// Run starts redis-server with its files in dir. Stop ends it.
+func Run(dir string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir, port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Client returns a new client of s, closed when the test ends. Its
@@ -57,26 +72,23 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 		WriteTimeout:          time.Second,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
-		Protocol:              2,
-		DisableIdentity:       true,
 	})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-func (s *Server) start() {
-	s.t.Helper()
-	// No RDB snapshots, no AOF, nothing outside the test's directory.
+func (s *Server) start() error {
+	// No RDB snapshots, no AOF, nothing outside dir.
 	cmd := exec.Command("redis-server",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = lockedWriter{&s.mu, out}, lockedWriter{&s.mu, out}
-	// If the test binary dies, so does the server: no orphans.
+	// If this process dies, so does the server: no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: starting redis-server: %v", err)
+		return fmt.Errorf("redistest: starting redis-server: %w", err)
 	}
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
@@ -84,7 +96,7 @@ func (s *Server) start() {
 	s.cmd, s.out, s.waited, s.paused = cmd, out, waited, false
 	s.mu.Unlock()
 
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -92,16 +104,16 @@ func (s *Server) start() {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case <-waited:
-			s.t.Fatalf("redistest: redis-server exited before serving:\n%s", s.Output())
+			return fmt.Errorf("redistest: redis-server exited before serving:\n%s", s.Output())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			s.t.Fatalf("redistest: redis-server not answering on %s within 10s (%v):\n%s", s.Addr, err, s.Output())
+			return fmt.Errorf("redistest: redis-server not answering on %s within 10s (%v):\n%s", s.Addr, err, s.Output())
 		}
 	}
 }
@@ -123,29 +135,29 @@ func (s *Server) Stop() {
 }
 
 // Restart stops the server and starts an empty one on the same port.
-func (s *Server) Restart() {
-	s.t.Helper()
+func (s *Server) Restart() error {
 	s.Stop()
-	s.start()
+	return s.start()
 }
 
 // Pause freezes the server (SIGSTOP): connections are accepted by the
 // kernel but nothing is answered, as with a hung Redis.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP, true) }
 
 // Resume undoes Pause.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT, false) }
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT, false) }
 
-func (s *Server) signal(sig syscall.Signal, paused bool) {
+func (s *Server) signal(sig syscall.Signal, paused bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
-		s.t.Fatalf("redistest: server not running")
+		return errors.New("redistest: server not running")
 	}
 	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("redistest: %v", err)
+		return err
 	}
 	s.paused = paused
+	return nil
 }
 
 // Output returns what the server printed (for failure messages).
@@ -169,14 +181,11 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("redistest: %v", err)
+		return 0, fmt.Errorf("redistest: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-// String describes the server.
-func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Addr) }

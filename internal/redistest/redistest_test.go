@@ -23,7 +23,9 @@ func TestStartRestartPause(t *testing.T) {
 		t.Fatalf("GET k = %q, %v", v, err)
 	}
 	// Persistence is off: a restart comes back empty.
-	s.Restart()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("after restart GET k: %v, want redis.Nil", err)
 	}
@@ -31,14 +33,18 @@ func TestStartRestartPause(t *testing.T) {
 		t.Fatalf("CONFIG GET save = %v, %v; want empty", v, err)
 	}
 	// Paused, it answers nothing: the caller's deadline ends the call.
-	s.Pause()
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
 	pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	err := c.Ping(pctx).Err()
 	cancel()
 	if err == nil {
 		t.Fatal("PING answered by a paused server")
 	}
-	s.Resume()
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("PING after resume: %v", err)
 	}
