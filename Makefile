@@ -3,12 +3,20 @@ GO ?= go
 PKGS := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all demo test vet fmt-check bench load fuzz
+.PHONY: all demo fleet test vet fmt-check bench load fuzz
 
 all: test
 
 demo:
 	$(GO) run ./cmd/tlsemit-demo
+
+# Three fleet members, a local redis-server (Debian's package, installed
+# when missing) and an OCSP responder; everything stops at the end.
+fleet:
+	@command -v redis-server >/dev/null || { echo "make fleet: installing redis-server"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq redis-server; }; }
+	$(GO) run ./cmd/tlsemit-demo -fleet
 
 test: fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)

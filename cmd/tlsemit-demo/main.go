@@ -28,11 +28,16 @@ func main() {
 	flag.StringVar(&cfg.serveAddr, "serve", "", "after the tour, keep serving on `ADDR` (e.g. 127.0.0.1:8443) until Ctrl-C")
 	flag.BoolVar(&cfg.noNode, "no-node", false, "skip the Node.js client even when node is installed")
 	flag.DurationVar(&cfg.validity, "validity", 6*time.Second, "lifetime of the responder's answers (ocspfetch refreshes at the midpoint)")
+	fleetMode := flag.Bool("fleet", false, "instead of the tour, run three fleet members sharing a local redis-server (make fleet)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, newTracer(os.Stdout)); err != nil {
+	tour := run
+	if *fleetMode {
+		tour = runFleet
+	}
+	if err := tour(ctx, cfg, newTracer(os.Stdout)); err != nil {
 		fmt.Fprintln(os.Stderr, "tlsemit-demo:", err)
 		os.Exit(1)
 	}

@@ -127,3 +127,54 @@ func TestServeModeLinesWork(t *testing.T) {
 		t.Errorf("no graceful shutdown in the trace:\n%s", out.String())
 	}
 }
+
+// TestFleetBinary runs `make fleet`'s program and checks its trace: one
+// responder request for three members, resumption across members with
+// tickets (TLS 1.3 and 1.2) and with the session store, and during a Redis
+// outage.
+func TestFleetBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	testenv.RequireTool(t, "redis-server")
+	bin := filepath.Join(t.TempDir(), "tlsemit-demo")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-fleet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make fleet's program failed: %v\n%s", err, out)
+	}
+	trace := string(out)
+	want := []string{
+		`redis\s+redis-server on 127\.0\.0\.1:\d+`,
+		`responder\s+answered good .*\(request #1\)`,
+		`first client of member [ABC] → member [ABC]: TLS 1\.3, staple verified: good`,
+		`demo\s+responder requests so far: 1, for 3 members`,
+		`roaming client → member A: TLS 1\.3, staple verified: good`,
+		`member B\s+'secureConnection' TLS 1\.3, resumed true`,
+		`member C\s+'secureConnection' TLS 1\.3, resumed true`,
+		`roaming client → member A: TLS 1\.2, staple verified: good`,
+		`member B\s+'secureConnection' TLS 1\.2, resumed true`,
+		`member C\s+'secureConnection' TLS 1\.2, resumed true`,
+		`member B\s+'resumeSession': the session is read from Redis`,
+		`session-store client → member C: TLS 1\.3, resumed`,
+		`redis\s+tlsemit:session:[0-9a-f]{64}`,
+		`== 6\. Redis stopped`,
+		`client during the outage → member C: TLS 1\.3, resumed`,
+		`== done: 1 responder request for 1 certificate and 3 members`,
+	}
+	pos := 0
+	for _, w := range want {
+		loc := regexp.MustCompile(w).FindStringIndex(trace[pos:])
+		if loc == nil {
+			t.Fatalf("fleet trace lacks %q after offset %d:\n%s", w, pos, trace)
+		}
+		pos += loc[1]
+	}
+	if regexp.MustCompile(`responder\s+answered .*\(request #2\)`).MatchString(trace) {
+		t.Fatalf("the responder was asked twice:\n%s", trace)
+	}
+}

@@ -33,6 +33,10 @@ var colours = map[string]string{
 	"responder": "\x1b[33m", // yellow
 	"client":    "\x1b[32m", // green
 	"demo":      "\x1b[1m",  // bold
+	"redis":     "\x1b[31m", // red
+	"member A":  "\x1b[36m", // cyan
+	"member B":  "\x1b[34m", // blue
+	"member C":  "\x1b[35m", // magenta
 }
 
 // log prints a line: elapsed time, source, message.
