@@ -7,8 +7,10 @@ FUZZTIME ?= 20s
 
 all: test
 
+# make demo SERVE=127.0.0.1:8443 keeps serving after the tour and prints
+# the status page's URL.
 demo:
-	$(GO) run ./cmd/tlsemit-demo
+	$(GO) run ./cmd/tlsemit-demo $(if $(SERVE),-serve $(SERVE))
 
 test: fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)
