@@ -122,7 +122,7 @@ func newScene(t *testing.T) *scene {
 	plain.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	plain.Read(make([]byte, 1))
 	plain.Close()
-	waitFor(t, func() bool { st := srv.Stats(); return st.FailedHandshakes == 1 && st.Connections == 0 })
+	testenv.WaitFor(t, func() bool { st := srv.Stats(); return st.FailedHandshakes == 1 && st.Connections == 0 })
 
 	// The application's one line, on its own internal listener.
 	mux := http.NewServeMux()
@@ -327,16 +327,5 @@ func TestHandlerMethodsAndHeaders(t *testing.T) {
 	if rec.Code != 200 || hd.Get("Cache-Control") != "no-store" || !strings.Contains(hd.Get("Content-Security-Policy"), "default-src 'none'") ||
 		strings.Contains(rec.Body.String(), "<script") {
 		t.Errorf("%d %v\n%s", rec.Code, hd, rec.Body.String())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

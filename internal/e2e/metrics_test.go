@@ -8,6 +8,7 @@ import (
 
 	"github.com/tlsemit/tlsemit/internal/metrictest"
 	"github.com/tlsemit/tlsemit/internal/ocsptest"
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
@@ -109,7 +110,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Fatal("stapled with the responder down")
 	}
 	checkStaple(t, dial(t, s.port, "localhost", ca.Pool()), cas)
-	waitFor(t, func() bool { return s.srv.Stats().FullHandshakes == 6 })
+	testenv.WaitFor(t, func() bool { return s.srv.Stats().FullHandshakes == 6 })
 	snap = m.Collect(t)
 	for _, c := range []struct {
 		name  string
@@ -136,17 +137,5 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 	if n, _ := snap.Histogram("tlsemit.server.handshake.duration"); n != 6 {
 		t.Errorf("handshake durations: %s", snap.Points("tlsemit.server.handshake.duration"))
-	}
-}
-
-// waitFor polls cond, within a deadlock guard.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
