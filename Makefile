@@ -7,8 +7,10 @@ FUZZTIME ?= 20s
 
 all: test
 
+# make demo SERVE=127.0.0.1:8443 keeps serving after the tour and prints
+# the status page's URL.
 demo:
-	$(GO) run ./cmd/tlsemit-demo
+	$(GO) run ./cmd/tlsemit-demo $(if $(SERVE),-serve $(SERVE))
 
 # Three fleet members, a local redis-server (Debian's package, installed
 # when missing) and an OCSP responder; everything stops at the end.

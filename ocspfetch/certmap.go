@@ -78,6 +78,20 @@ func live(e *entry) *entry {
 	return e
 }
 
+// all returns the live entries.
+func (m *certMap) all() []*entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.current()
+	es := make([]*entry, 0, len(cur))
+	for _, e := range cur {
+		if !e.gone.Load() {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
 // remove takes es out of the map and marks them gone.
 func (m *certMap) remove(es []*entry) {
 	m.mu.Lock()

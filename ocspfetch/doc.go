@@ -63,4 +63,10 @@
 // Revoked answers are not stapled unless Options.StapleRevoked is set; the
 // handshake fails instead of going on unstapled only with
 // Options.FailClosed.
+//
+// [Fetcher.Certificates] says, per certificate, what is stapled, until
+// when, when the next refresh comes and what went wrong last;
+// Options.MeterProvider receives OpenTelemetry metrics (responder
+// requests, answers, failures, each staple's age and time left:
+// docs/metrics.md); package statuspage shows both on a page.
 package ocspfetch

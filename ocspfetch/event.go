@@ -129,7 +129,7 @@ type Stats struct {
 func (f *Fetcher) Stats() Stats {
 	s := &f.stats
 	out := Stats{
-		Hits: s.hits.Load(), Misses: s.misses.Load(), Unstapled: s.unstapled.Load(), Requests: s.requests.Load(),
+		Hits: s.hits.Load() + s.revokedHits.Load(), Misses: s.misses.Load(), Unstapled: s.unstapled.Load(), Requests: s.requests.Load(),
 		Fetched: s.fetched.Load(), Loaded: s.loaded.Load(), Failures: s.failures.Load(),
 		Revoked: s.revoked.Load(), Unknown: s.unknown.Load(), BudgetExceeded: s.budget.Load(),
 		MustStapleMissing: s.mustStaple.Load(), Panics: s.panics.Load(), Certificates: int(f.certs.n.Load()),
@@ -144,14 +144,19 @@ func (f *Fetcher) Stats() Stats {
 	return out
 }
 
-// counters back Stats. hits and unstapled sit alone on their cache lines:
-// they are the ones written on the handshake fast path.
+// counters back Stats and the metrics. hits and unstapled sit alone on
+// their cache lines: they are the ones written on the handshake fast path.
+// A handshake's answer is counted once: hits (a Good staple, or any
+// staple that is not Revoked), revokedHits (a Revoked one, with
+// StapleRevoked), unstapled, or misses and then one of missGood,
+// missRevoked, missNone.
 type counters struct {
 	hits      atomic.Int64
 	_         [56]byte
 	unstapled atomic.Int64
 	_         [56]byte
 
+	revokedHits, missGood, missRevoked, missNone atomic.Int64
 	misses, requests, fetched, loaded, failures  atomic.Int64
 	revoked, unknown, budget, mustStaple, panics atomic.Int64
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Fetcher obtains, verifies, caches and refreshes OCSP staples for the
@@ -38,6 +40,7 @@ type Fetcher struct {
 	idle           chan struct{} // closed when both counts reach zero, while Close waits
 
 	stats counters
+	met   *metrics
 }
 
 // entry is one certificate's state.
@@ -48,7 +51,8 @@ type entry struct {
 	subject    string
 	url        string
 	mustStaple bool
-	unfetched  bool // never fetched (no responder, or not a certificate): only swept
+	unfetched  bool                 // never fetched (no responder, or not a certificate): only swept
+	attrs      metric.ObserveOption // the certificate's gauges' attributes; nil when it does not parse
 
 	// cur is what handshakes get; nil until the first answer.
 	cur  atomic.Pointer[state]
@@ -81,6 +85,7 @@ type state struct {
 	der     []byte // what to staple; nil for nothing
 	until   int64  // Options.Now UnixNano
 	failErr error  // with der nil: what FailClosed reports (nil: not a failure)
+	revoked bool   // der is a Revoked answer (StapleRevoked)
 	staple  *Staple
 	err     error // what Staple returns with staple
 }
@@ -153,6 +158,7 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 		f.client = &c
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.met = newMetrics(opts.MeterProvider, f)
 	return f, nil
 }
 
@@ -185,7 +191,11 @@ func (f *Fetcher) OCSPRequest(cert, issuer []byte, cb func(err error, resp []byt
 // answer calls cb with st at once, counting a hit or an unstapled answer.
 func (f *Fetcher) answer(st *state, cb func(error, []byte)) {
 	if st.der != nil {
-		f.stats.hits.Add(1)
+		if st.revoked {
+			f.stats.revokedHits.Add(1)
+		} else {
+			f.stats.hits.Add(1)
+		}
 		cb(nil, st.der)
 		return
 	}
@@ -237,10 +247,16 @@ func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 	case <-fl.answered:
 		st := fl.st
 		if st != nil && f.now().UnixNano() < st.until {
-			if st.der != nil {
-				cb(nil, st.der)
-			} else {
+			switch {
+			case st.der == nil:
+				f.stats.missNone.Add(1)
 				f.unstapled(st.failErr, cb)
+			case st.revoked:
+				f.stats.missRevoked.Add(1)
+				cb(nil, st.der)
+			default:
+				f.stats.missGood.Add(1)
+				cb(nil, st.der)
 			}
 			return
 		}
@@ -248,16 +264,19 @@ func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 		if err == nil && st != nil {
 			err = st.err
 		}
+		f.stats.missNone.Add(1)
 		f.unstapled(err, cb)
 	case <-t.C:
 		err := newErr(ErrBudgetExceeded, "after "+f.opts.HandshakeBudget.String(), nil)
 		f.stats.budget.Add(1)
+		f.stats.missNone.Add(1)
 		f.emit(e, Event{Kind: EventBudgetExceeded, Err: err})
 		if e.mustStaple {
 			f.mustStapleMissing(e, err)
 		}
 		f.unstapled(err, cb)
 	case <-f.done:
+		f.stats.missNone.Add(1)
 		f.unstapled(ErrClosed, cb)
 	}
 }
@@ -379,6 +398,7 @@ func (f *Fetcher) newEntry(certDER, issuerDER []byte) (*entry, []Event) {
 	e.cert = cert
 	e.serial = strings.ToUpper(cert.SerialNumber.Text(16))
 	e.subject = cert.Subject.String()
+	e.attrs = certAttrs(cert, e.serial)
 	e.mustStaple = MustStaple(cert)
 	e.url, err = ResponderURL(cert)
 	if err != nil {
@@ -436,6 +456,7 @@ func (f *Fetcher) Close() error {
 	f.lifeMu.Unlock()
 	f.cancel()
 	close(f.done)
+	f.met.stop()
 	<-f.loopDone
 	err := f.waitIdle(max(f.opts.StoreTimeout, time.Second))
 	if f.ownClient {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults for the zero values of Options.
@@ -132,6 +134,13 @@ type Options struct {
 	// staple (Error) and fetches (Debug), each of which is an Event too.
 	// Nil means silent.
 	Logger *slog.Logger
+
+	// MeterProvider receives the Fetcher's OpenTelemetry metrics
+	// (responder requests by outcome and their duration, answers by
+	// staple status, fetch failures by reason, each certificate's staple
+	// age and time left: docs/metrics.md). Nil means the global provider
+	// (otel.GetMeterProvider), a no-op until the application installs one.
+	MeterProvider metric.MeterProvider
 }
 
 func (o *Options) setDefaults() error {

@@ -102,14 +102,19 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 	e.mu.Lock()
 	e.lastRequest = f.now()
 	e.mu.Unlock()
+	sent := time.Now()
 	der, err := f.postOCSP(ctx, e.url, e.reqDER)
+	took := time.Since(sent)
 	if err != nil {
+		f.met.request(took, 0, err)
 		return f.failed(e, err), release
 	}
 	c, err := f.check(e, der)
 	if err != nil {
+		f.met.request(took, 0, err)
 		return f.failed(e, err), release
 	}
+	f.met.request(took, c.resp.Status, nil)
 	switch e.compare(c) {
 	case -1:
 		return f.failed(e, newErr(ErrOlderResponse, "thisUpdate "+c.resp.ThisUpdate.UTC().Format(time.RFC3339), nil)), release
@@ -255,7 +260,7 @@ func (f *Fetcher) accept(e *entry, c *checked, kind EventKind) *state {
 	case ocsp.Revoked:
 		f.stats.revoked.Add(1)
 		if f.opts.StapleRevoked {
-			st.der = c.der
+			st.der, st.revoked = c.der, true
 		} else {
 			st.failErr = c.verr
 		}

@@ -102,4 +102,12 @@
 // The server emits 'error' only when an 'error' listener exists, else it
 // logs to Options.Logger: a network failure never panics through the
 // emitter's unhandled-'error' rule.
+//
+// # Metrics
+//
+// [Server.Stats] returns the server's counters (handshakes by outcome,
+// drops, client errors by Node code and the latest ones), and
+// Options.MeterProvider receives them as OpenTelemetry metrics, with the
+// handshakes' durations (docs/metrics.md); package statuspage shows them
+// on a page.
 package tlsserver

@@ -35,6 +35,7 @@ type serverConn struct {
 	timer  *time.Timer     // the handshake's bound, then the backlog's
 	sniCtx context.Context // with an SNICallback: ends with the handshake
 	sniEnd context.CancelCauseFunc
+	began  time.Time // when the handshake began, if its duration is recorded
 
 	hs handshakeState // owned by the handshake goroutine
 
@@ -126,6 +127,9 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 		keylog: s.ListenerCount(EventKeylog) > 0,
 		store:  s.ListenerCount(EventNewSession) > 0 || s.ListenerCount(EventResumeSession) > 0,
 	}
+	if s.met.timed() {
+		c.began = time.Now()
+	}
 	if s.sni != nil {
 		c.sniCtx, c.sniEnd = context.WithCancelCause(context.Background())
 	}
@@ -178,11 +182,14 @@ func (c *serverConn) serve() {
 		err = c.err
 		c.phase = closed
 		c.mu.Unlock()
+		c.handshakeEnded(nil)
 		c.Close()
 		c.report(err)
 		return
 	}
-	c.checkPrediction()
+	cs := c.tls.ConnectionState()
+	c.handshakeEnded(&cs)
+	c.checkPrediction(cs.DidResume)
 	c.hs = handshakeState{} // what only the handshake needed
 	c.ocsp = events.Snapshot{}
 	c.fresh.Store(true)
@@ -283,6 +290,7 @@ func (c *serverConn) report(err error) {
 		return
 	}
 	s := c.s
+	s.counts.clientError(err, c.RemoteAddr())
 	s.log.Debug("tlsserver: client error", "remote", c.RemoteAddr(), "err", err)
 	if !s.observed(EventTLSClientError) {
 		return

@@ -6,6 +6,7 @@ func (c *serverConn) runOCSP() error {
 	h := &c.hs
 	r := c.newReply(true)
 	var called bool
+	start := c.s.met.ocspStart()
 	err := func() (err error) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -16,17 +17,22 @@ func (c *serverConn) runOCSP() error {
 		return nil
 	}()
 	if err != nil {
+		c.s.met.ocspEnded(start, ocspFailed)
 		return c.destroy(err)
 	}
 	if !called {
 		return nil // every eligible listener was removed meanwhile
 	}
 	staple, err := r.wait()
-	if err != nil {
+	switch {
+	case err != nil:
+		c.s.met.ocspEnded(start, ocspFailed)
 		return err
-	}
-	if len(staple) > 0 {
+	case len(staple) > 0:
+		c.s.met.ocspEnded(start, ocspStapled)
 		h.cert.OCSPStaple = staple
+	default:
+		c.s.met.ocspEnded(start, ocspUnstapled)
 	}
 	return nil
 }

@@ -253,8 +253,8 @@ func (r *sessionRecord) anyValidChain(c *serverConn, cfg *tls.Config) bool {
 
 // checkPrediction reports a handshake predicted to resume that crypto/tls
 // made a full one: its 'OCSPRequest' was skipped and nothing stapled.
-func (c *serverConn) checkPrediction() {
-	if !c.hs.predicted || c.tls.ConnectionState().DidResume {
+func (c *serverConn) checkPrediction(resumed bool) {
+	if !c.hs.predicted || resumed {
 		return
 	}
 	c.s.emitError(withDetail(ErrResumptionMispredicted, "client "+c.RemoteAddr().String()))

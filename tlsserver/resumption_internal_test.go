@@ -64,18 +64,18 @@ func TestMispredictionReported(t *testing.T) {
 	}
 	defer s.Close()
 	c := &serverConn{Conn: a, s: s, tls: srvConn, hs: handshakeState{predicted: true}}
-	c.checkPrediction()
+	c.checkPrediction(false)
 	if !bytes.Contains(logged.Bytes(), []byte(ErrResumptionMispredicted.Code)) {
 		t.Fatalf("not logged: %q", logged.String())
 	}
 	errs := make(chan error, 1)
 	s.OnError(func(err error) { errs <- err })
-	c.checkPrediction()
+	c.checkPrediction(false)
 	if err := <-errs; !errors.Is(err, ErrResumptionMispredicted) {
 		t.Fatalf("'error' %v", err)
 	}
 	c.hs.predicted = false
-	c.checkPrediction() // no prediction, nothing to report
+	c.checkPrediction(false) // no prediction, nothing to report
 	select {
 	case err := <-errs:
 		t.Fatalf("reported %v without a prediction", err)

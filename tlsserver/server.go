@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tlsemit/tlsemit/events"
 )
 
@@ -85,6 +87,12 @@ type Options struct {
 	// discards them: a library does not write to the process's log
 	// uninvited.
 	Logger *slog.Logger
+	// MeterProvider receives the server's OpenTelemetry metrics
+	// (handshakes by outcome and TLS version, their duration, the
+	// 'OCSPRequest' wait, open and dropped connections, client errors by
+	// Node code: docs/metrics.md). Nil means the global provider
+	// (otel.GetMeterProvider), a no-op until the application installs one.
+	MeterProvider metric.MeterProvider
 }
 
 // Server is a TLS server that emits Node's tls.Server events. Its embedded
@@ -103,6 +111,8 @@ type Server struct {
 	maxConns       int
 	sni            func(context.Context, string) (*tls.Certificate, error)
 	log            *slog.Logger
+	met            *metrics
+	counts         counters
 
 	sc       atomic.Pointer[secureContext]
 	contexts atomic.Pointer[[]*namedContext]
@@ -167,6 +177,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.storeContext(sc)
+	s.met = newMetrics(opts.MeterProvider, s)
 	return s, nil
 }
 
@@ -371,6 +382,7 @@ func (s *Server) checkDrained() {
 	s.closeEmitted = true
 	close(s.drained)
 	s.mu.Unlock()
+	s.met.stop()
 	if s.observed(EventClose) {
 		if err := s.safeEmit(EventClose); err != nil {
 			s.log.Error("tlsserver: 'close' listener panicked", "err", err)
@@ -402,6 +414,7 @@ func (s *Server) emitError(err error) {
 
 // emitDrop emits 'drop' for a connection the server dropped.
 func (s *Server) emitDrop(info DropInfo) {
+	s.counts.dropped(info)
 	if info.Err != nil {
 		s.log.Warn("tlsserver: connection dropped", "remote", info.RemoteAddr, "err", info.Err)
 	}

@@ -23,13 +23,15 @@ import (
 
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
+	"github.com/tlsemit/tlsemit/statuspage"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
 type config struct {
-	serveAddr string
-	noNode    bool
-	validity  time.Duration
+	serveAddr  string
+	statusAddr string // the status page's listener in serve mode; "" means 127.0.0.1:0
+	noNode     bool
+	validity   time.Duration
 }
 
 // demo holds what the tour sets up.
@@ -44,6 +46,7 @@ type demo struct {
 	fetcher *ocspfetch.Fetcher
 	srv     *tlsserver.Server
 	events  chan ocspfetch.Event // every ocspfetch event, for the tour to wait on
+	status  string               // the status page's URL in serve mode
 }
 
 func run(ctx context.Context, cfg config, tr *tracer) error {
@@ -77,6 +80,11 @@ func run(ctx context.Context, cfg config, tr *tracer) error {
 	}
 
 	if cfg.serveAddr != "" {
+		stopStatus, err := d.startStatusPage()
+		if err != nil {
+			return err
+		}
+		defer stopStatus()
 		d.printServeHelp()
 		<-ctx.Done()
 		tr.step("shutting down")
@@ -376,6 +384,25 @@ func statusName(s int) string {
 	return "unknown"
 }
 
+// startStatusPage serves the status page on its own loopback listener,
+// apart from the TLS port: it is for the operator, never the public.
+func (d *demo) startStatusPage() (stop func(), err error) {
+	addr := d.cfg.statusAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/tlsemit/", statuspage.Handler(d.srv, d.fetcher))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	d.status = "http://" + ln.Addr().String() + "/debug/tlsemit/"
+	return func() { hs.Close() }, nil
+}
+
 func (d *demo) printServeHelp() {
 	addr := d.srv.Addr().(*net.TCPAddr)
 	d.tr.step("serving on %s until Ctrl-C; try:", addr)
@@ -384,4 +411,5 @@ func (d *demo) printServeHelp() {
 	fmt.Fprintf(d.tr.w, "  curl --cert-status --cacert %s --resolve localhost:%d:%s https://localhost:%d/\n",
 		d.caPath, addr.Port, addr.IP, addr.Port)
 	fmt.Fprintln(d.tr.w, "  (curl prints \"hello from tlsemit\" only after it has checked the staple)")
+	fmt.Fprintf(d.tr.w, "status page (staples, handshakes, client errors; JSON with Accept: application/json): %s\n", d.status)
 }

@@ -6,6 +6,9 @@
 //	go run ./cmd/tlsemit-demo              # the scripted tour, then exit
 //	go run ./cmd/tlsemit-demo -serve 127.0.0.1:8443   # keep serving until Ctrl-C
 //
+// In serve mode it also serves its status page (package statuspage) on a
+// loopback listener of its own (-status) and prints its URL.
+//
 // The tour: a cold handshake (ocspfetch asks the responder), a warm one
 // (the staple comes from memory), a resumed one (no 'OCSPRequest' at all),
 // Node's tls.connect when node is installed, then the certificate is
@@ -26,6 +29,7 @@ import (
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.serveAddr, "serve", "", "after the tour, keep serving on `ADDR` (e.g. 127.0.0.1:8443) until Ctrl-C")
+	flag.StringVar(&cfg.statusAddr, "status", "127.0.0.1:0", "in serve mode, serve the status page on `ADDR` (keep it internal)")
 	flag.BoolVar(&cfg.noNode, "no-node", false, "skip the Node.js client even when node is installed")
 	flag.DurationVar(&cfg.validity, "validity", 6*time.Second, "lifetime of the responder's answers (ocspfetch refreshes at the midpoint)")
 	fleetMode := flag.Bool("fleet", false, "instead of the tour, run three fleet members sharing a local redis-server (make fleet)")

@@ -114,6 +114,15 @@ func TestServeModeLinesWork(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(got)) != "hello from tlsemit" {
 		t.Errorf("%s\n=> %v: %s", line, err, got)
 	}
+	// The status page it prints shows the certificate stapled Good.
+	m := regexp.MustCompile(`(?m)^status page .*: (http://127\.0\.0\.1:\d+/debug/tlsemit/)$`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no status page URL printed:\n%s", out.String())
+	}
+	got, err = exec.Command("curl", "-sS", "--max-time", "10", "-H", "Accept: application/json", m[1]).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`"status": "good",\s+"stapled": true`).Match(got) || !strings.Contains(string(got), `"localhost"`) {
+		t.Errorf("status page %s => %v:\n%s", m[1], err, got)
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -85,12 +85,16 @@ type stapling struct {
 	port int
 }
 
-func newStapling(t *testing.T, f *ocspfetch.Fetcher, def *testpki.Leaf, sni map[string]*testpki.Leaf) *stapling {
+func newStapling(t *testing.T, f *ocspfetch.Fetcher, def *testpki.Leaf, sni map[string]*testpki.Leaf, mods ...func(*tlsserver.Options)) *stapling {
 	t.Helper()
-	srv, err := tlsserver.New(tlsserver.Options{
+	o := tlsserver.Options{
 		Certificates:     []tls.Certificate{def.TLSCertificate(true)},
 		HandshakeTimeout: 10 * time.Second,
-	})
+	}
+	for _, mod := range mods {
+		mod(&o)
+	}
+	srv, err := tlsserver.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

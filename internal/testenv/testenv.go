@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // CI reports whether the tests run in CI (CI=true).
@@ -27,4 +28,17 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	t.Skipf("%s not found in PATH (%v); with CI=true this is a failure", name, err)
 	return ""
+}
+
+// WaitFor polls cond until it holds, failing t after 10 s: a deadlock
+// guard for what a test waits on, never a timed assertion.
+func WaitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

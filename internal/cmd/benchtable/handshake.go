@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
@@ -31,7 +33,8 @@ type serverProc struct {
 }
 
 // startServer starts one of the servers under comparison: "crypto/tls",
-// "tlsserver" (this binary in -serve mode) or "node".
+// "tlsserver", "tlsserver+otel" (this binary in -serve mode; the last with
+// the OpenTelemetry SDK installed) or "node".
 func startServer(name, dir string) (*serverProc, error) {
 	var cmd *exec.Cmd
 	switch name {
@@ -206,8 +209,17 @@ func serve(name, dir string) error {
 				tc.Close()
 			}()
 		}
-	case "tlsserver":
-		srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{p.tlsCertificate()}})
+	case "tlsserver", "tlsserver+otel":
+		opts := tlsserver.Options{Certificates: []tls.Certificate{p.tlsCertificate()}}
+		if name == "tlsserver+otel" {
+			// The OpenTelemetry SDK recording every metric; a manual
+			// reader, so collection (once a minute or so in a real
+			// application) is left out.
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			defer mp.Shutdown(context.Background())
+			opts.MeterProvider = mp
+		}
+		srv, err := tlsserver.New(opts)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@
 //     crypto/tls serving a static staple, and against Node's tls.Server with
 //     the same listener; one Go load generator, a new TCP connection and
 //     full handshake each time, the staple checked on every handshake;
+//     tlsserver once with no metrics provider (the global no-op) and once
+//     with the OpenTelemetry SDK and a manual reader;
 //   - ocspfetch: the cache hit, and the cost per certificate of stapling
 //     1,000 and 16,000 certificates each on its first handshake;
 //   - fleet (with redis-server): server CPU per resumed handshake with the
@@ -30,7 +32,7 @@ import (
 )
 
 func main() {
-	serveName := flag.String("serve", "", "internal: run one handshake server (crypto/tls or tlsserver)")
+	serveName := flag.String("serve", "", "internal: run one handshake server (crypto/tls, tlsserver or tlsserver+otel)")
 	dir := flag.String("dir", "", "internal: the certificates for -serve")
 	n := flag.Int("handshakes", 3000, "handshakes per server per round")
 	rounds := flag.Int("rounds", 5, "rounds of alternation")

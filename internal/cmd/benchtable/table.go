@@ -146,7 +146,7 @@ func (t *table) handshakeCPU(n, rounds, concurrency int, withNode bool) error {
 	if err != nil {
 		return err
 	}
-	names := []string{"crypto/tls", "tlsserver"}
+	names := []string{"crypto/tls", "tlsserver", "tlsserver+otel"}
 	if withNode {
 		names = append(names, "node")
 	}
@@ -210,7 +210,9 @@ var rows = []row{
 	{"events", "Emit, 10 listeners: olebedev slower by", "BenchmarkEmit10Listeners", "BenchmarkOlebedevEmit10Listeners", 0, true, -1},
 	{"tlsserver", "server CPU/handshake (process) vs crypto/tls + static staple", "HandshakeCPU/tlsserver", "HandshakeCPU/crypto/tls", 1.03, false, -1},
 	{"tlsserver", "server CPU/handshake (process) vs Node tls.Server", "HandshakeCPU/tlsserver", "HandshakeCPU/node", 0.6, false, -1},
+	{"tlsserver", "server CPU/handshake (process), OTel SDK installed, vs crypto/tls", "HandshakeCPU/tlsserver+otel", "HandshakeCPU/crypto/tls", 0, false, -1},
 	{"tlsserver", "server goroutine CPU/handshake (net.Pipe) vs crypto/tls", "BenchmarkHandshakeOCSP tlsserver-server-ns/hs", "BenchmarkHandshakeOCSP plain-server-ns/hs", 1.03, false, -1},
+	{"tlsserver", "server goroutine CPU/handshake (net.Pipe), OTel SDK installed, vs crypto/tls", "BenchmarkHandshakeOCSPMetrics tlsserver-server-ns/hs", "BenchmarkHandshakeOCSPMetrics plain-server-ns/hs", 0, false, -1},
 	{"tlsserver", "heap per connection beyond crypto/tls (B)", "BenchmarkMemoryPerConnection extra-B/conn", "", 2048, false, -1},
 	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
 	{"ocspfetch", "first requests, ns/cert: 16,000 vs 1,000 certificates", "BenchmarkFirstRequests/certs=16000 ns/cert", "BenchmarkFirstRequests/certs=1000 ns/cert", 2, false, -1},

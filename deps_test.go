@@ -1,0 +1,29 @@
+package tlsemit_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestLibraryImportsNoSDK: the library packages depend on the
+// OpenTelemetry metrics API only; the SDK and exporters are the
+// application's choice (tests and examples may use them).
+func TestLibraryImportsNoSDK(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./events", "./tlsserver", "./ocspfetch", "./statuspage").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 || !slices.Contains(deps, "go.opentelemetry.io/otel/metric") {
+		t.Fatalf("go list -deps looks wrong: %d packages", len(deps))
+	}
+	for _, d := range deps {
+		for _, banned := range []string{"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "github.com/prometheus/"} {
+			if strings.HasPrefix(d, banned) {
+				t.Errorf("a library package imports %s", d)
+			}
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package statuspage_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"image/png"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tlsemit/tlsemit/internal/ocsptest"
+	"github.com/tlsemit/tlsemit/internal/testenv"
+	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/ocspfetch"
+	"github.com/tlsemit/tlsemit/statuspage"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "also write the screenshot to docs/statuspage.png")
+
+// screenshotPath is where TestStatusPageInBrowser keeps its screenshot,
+// a stable path outside the test's temporary directories:
+// $TLSEMIT_ARTIFACTS/statuspage.png, by default in the system's temporary
+// directory.
+func screenshotPath() string {
+	dir := os.Getenv("TLSEMIT_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "tlsemit-artifacts")
+	}
+	return filepath.Join(dir, "statuspage.png")
+}
+
+// scene is a running server and Fetcher in a known state, against the
+// real `openssl ocsp` responder: a Good certificate (Must-Staple), a
+// revoked one, and one whose responder is down; one client spoke plain
+// HTTP to the TLS port.
+type scene struct {
+	srv                *tlsserver.Server
+	f                  *ocspfetch.Fetcher
+	good, revoked, out *testpki.Leaf
+	url                string // the page
+}
+
+func newScene(t *testing.T) *scene {
+	ca := testpki.NewCA(t, "status page CA")
+	r := ocsptest.Start(t, ca, ocsptest.Options{NMin: 60})
+	// The outage: a responder that does not answer (nothing listens on
+	// its port, inside the responder's network namespace too).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String() + "/"
+	l.Close()
+	leaf := func(host, responder string, must bool) *testpki.Leaf {
+		l := ca.Issue(t, testpki.LeafOptions{DNSNames: []string{host}, OCSPServer: []string{responder}, MustStaple: must})
+		r.Add(l)
+		return l
+	}
+	sc := &scene{
+		good:    leaf("www.example.test", r.URL, true),
+		revoked: leaf("revoked.example.test", r.URL, false),
+		out:     leaf("outage.example.test", down, false),
+	}
+	r.Revoke(sc.revoked)
+
+	f, err := ocspfetch.New(ocspfetch.Options{HTTPClient: r.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{sc.good.TLSCertificate(true)}, HandshakeTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*testpki.Leaf{sc.revoked, sc.out} {
+		if err := srv.AddContext(l.Cert.DNSNames[0], tlsserver.SecureContext{Certificates: []tls.Certificate{l.TLSCertificate(true)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.OnOCSPRequest(f.OCSPRequest)
+	srv.OnSecureConnection(func(c *tls.Conn) { c.Close() })
+	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	sc.srv, sc.f = srv, f
+
+	handshake := func(host string) []byte {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Addr().String(),
+			&tls.Config{ServerName: host, RootCAs: ca.Pool()})
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		defer c.Close()
+		return c.ConnectionState().OCSPResponse
+	}
+	if handshake("www.example.test") == nil || handshake("revoked.example.test") != nil {
+		t.Fatal("good not stapled, or revoked stapled")
+	}
+	if handshake("outage.example.test") != nil {
+		t.Fatal("stapled with the responder down")
+	}
+	plain, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	plain.Read(make([]byte, 1))
+	plain.Close()
+	testenv.WaitFor(t, func() bool { st := srv.Stats(); return st.FailedHandshakes == 1 && st.Connections == 0 })
+
+	// The application's one line, on its own internal listener.
+	mux := http.NewServeMux()
+	mux.Handle("/debug/tlsemit/", statuspage.Handler(srv, f))
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	sc.url = hs.URL + "/debug/tlsemit/"
+	return sc
+}
+
+// chromium runs headless Chromium with the flags that work as root on a
+// closed network, and returns its standard output.
+func chromium(t *testing.T, args ...string) []byte {
+	t.Helper()
+	bin := testenv.RequireTool(t, "chromium")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir()}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return out
+}
+
+var rowRE = regexp.MustCompile(`(?s)<tr class="cert [a-z]+" data-serial="([0-9A-F]+)" data-status="([a-z]+)">(.*?)</tr>`)
+
+// TestStatusPageInBrowser loads the page in headless Chromium and reads
+// the rendered rows as a person would: each certificate with its
+// status, the revoked one shown as revoked, the responder outage as the
+// last error, the server's client errors by code. It keeps a screenshot
+// (see screenshotPath) and checks the JSON form against the same state.
+func TestStatusPageInBrowser(t *testing.T) {
+	sc := newScene(t)
+	dom := string(chromium(t, "--dump-dom", sc.url))
+
+	rows := map[string][2]string{} // serial → status, row HTML
+	for _, m := range rowRE.FindAllStringSubmatch(dom, -1) {
+		rows[m[1]] = [2]string{m[2], m[3]}
+	}
+	for _, c := range []struct {
+		leaf         *testpki.Leaf
+		status, text string
+		lastError    string
+	}{
+		{sc.good, "good", ">Good<", ""},
+		{sc.revoked, "revoked", ">Revoked<", "certificate revoked"},
+		{sc.out, "none", ">none<", "responder unreachable"},
+	} {
+		row, ok := rows[c.leaf.SerialHex()]
+		name := c.leaf.Cert.DNSNames[0]
+		if !ok {
+			t.Errorf("no row for %s (serial %s) in the rendered page:\n%s", name, c.leaf.SerialHex(), dom)
+			continue
+		}
+		if row[0] != c.status || !strings.Contains(row[1], c.text) || !strings.Contains(row[1], name) {
+			t.Errorf("%s: status %q, want %q shown as %q:\n%s", name, row[0], c.status, c.text, row[1])
+		}
+		lastErr := regexp.MustCompile(`(?s)<td class="error last-error">(.*?)</td>`).FindStringSubmatch(row[1])
+		if lastErr == nil || (c.lastError == "") != (strings.TrimSpace(lastErr[1]) == "") || !strings.Contains(lastErr[1], c.lastError) {
+			t.Errorf("%s: last error %q, want %q", name, lastErr, c.lastError)
+		}
+	}
+	if len(rows) != 3 {
+		t.Errorf("%d certificate rows, want 3", len(rows))
+	}
+	good := rows[sc.good.SerialHex()][1]
+	for _, want := range []string{"<b>yes</b>", `>in 5`} { // Must-Staple; NextUpdate about an hour ahead (-nmin 60)
+		if !strings.Contains(good, want) {
+			t.Errorf("good row lacks %q:\n%s", want, good)
+		}
+	}
+	if !regexp.MustCompile(`<time datetime="[^"]+" title="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(`).MatchString(good) {
+		t.Errorf("no absolute time on hover in the good row:\n%s", good)
+	}
+	if !strings.Contains(dom, `data-code="ERR_SSL_HTTP_REQUEST"`) || !strings.Contains(dom, "handshakes/s") {
+		t.Errorf("server section lacks the client error or the rate:\n%s", dom)
+	}
+
+	// What a person sees: a screenshot, kept.
+	shot := filepath.Join(t.TempDir(), "page.png")
+	chromium(t, "--screenshot="+shot, "--window-size=1500,900", sc.url)
+	b, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil || img.Bounds().Dx() != 1500 {
+		t.Fatalf("screenshot: %v, %v", err, img)
+	}
+	keep := []string{screenshotPath()}
+	if *updateScreenshot {
+		keep = append(keep, filepath.Join("..", "docs", "statuspage.png"))
+	}
+	for _, p := range keep {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", p)
+	}
+
+	checkJSON(t, sc)
+}
+
+// checkJSON reads the page as JSON and checks it against the same state
+// as the browser saw, and against Server.Stats and Fetcher.Certificates.
+func checkJSON(t *testing.T, sc *scene) {
+	req, _ := http.NewRequest(http.MethodGet, sc.url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	var p struct {
+		Server struct {
+			Connections int `json:"connections"`
+			Handshakes  struct {
+				Full, Resumed, Failed int64
+			} `json:"handshakes"`
+			ClientErrors       map[string]int64 `json:"client_errors"`
+			RecentClientErrors []struct {
+				Code string `json:"code"`
+			} `json:"recent_client_errors"`
+		} `json:"server"`
+		Fetchers []struct {
+			Certificates []struct {
+				Names       []string   `json:"names"`
+				Serial      string     `json:"serial"`
+				Status      string     `json:"status"`
+				Stapled     bool       `json:"stapled"`
+				NextUpdate  *time.Time `json:"next_update"`
+				Age         *float64   `json:"age_seconds"`
+				NextRefresh *time.Time `json:"next_refresh"`
+				LastError   string     `json:"last_error"`
+				MustStaple  bool       `json:"must_staple"`
+			} `json:"certificates"`
+		} `json:"fetchers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	st := sc.srv.Stats()
+	if p.Server.Handshakes.Full != st.FullHandshakes || p.Server.Handshakes.Failed != 1 || p.Server.ClientErrors["ERR_SSL_HTTP_REQUEST"] != 1 ||
+		len(p.Server.RecentClientErrors) != 1 || p.Server.RecentClientErrors[0].Code != "ERR_SSL_HTTP_REQUEST" {
+		t.Errorf("server: %+v, Stats %+v", p.Server, st)
+	}
+	if len(p.Fetchers) != 1 || len(p.Fetchers[0].Certificates) != 3 {
+		t.Fatalf("fetchers: %+v", p.Fetchers)
+	}
+	want := sc.f.Certificates()
+	for i, c := range p.Fetchers[0].Certificates {
+		w := want[i]
+		status := "none"
+		if w.Staple != nil {
+			status = map[int]string{0: "good", 1: "revoked", 2: "unknown"}[w.Staple.Status]
+		}
+		if c.Serial != w.Serial || c.Names[0] != w.Names[0] || c.Status != status || c.Stapled != w.Stapled || c.MustStaple != w.MustStaple ||
+			(w.LastError == nil) != (c.LastError == "") {
+			t.Errorf("certificate %d: JSON %+v, Certificates %+v", i, c, w)
+		}
+	}
+	bySerial := map[string]int{}
+	for i, c := range p.Fetchers[0].Certificates {
+		bySerial[c.Serial] = i
+	}
+	g := p.Fetchers[0].Certificates[bySerial[sc.good.SerialHex()]]
+	if g.Status != "good" || !g.Stapled || g.NextUpdate == nil || g.Age == nil || *g.Age < 0 || g.NextRefresh == nil || !g.MustStaple {
+		t.Errorf("good: %+v", g)
+	}
+	if o := p.Fetchers[0].Certificates[bySerial[sc.out.SerialHex()]]; o.Status != "none" || !strings.Contains(o.LastError, "unreachable") || o.Age != nil {
+		t.Errorf("outage: %+v", o)
+	}
+	if r := p.Fetchers[0].Certificates[bySerial[sc.revoked.SerialHex()]]; r.Status != "revoked" || r.Stapled {
+		t.Errorf("revoked: %+v", r)
+	}
+}
+
+// TestHandlerMethodsAndHeaders: only GET and HEAD; the page is never
+// cached and takes no script.
+func TestHandlerMethodsAndHeaders(t *testing.T) {
+	h := statuspage.Handler(nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/debug/tlsemit/", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/tlsemit/", nil))
+	hd := rec.Header()
+	if rec.Code != 200 || hd.Get("Cache-Control") != "no-store" || !strings.Contains(hd.Get("Content-Security-Policy"), "default-src 'none'") ||
+		strings.Contains(rec.Body.String(), "<script") {
+		t.Errorf("%d %v\n%s", rec.Code, hd, rec.Body.String())
+	}
+}

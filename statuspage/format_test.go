@@ -1,0 +1,29 @@
+package statuspage
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRelativeTimes(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{3*time.Hour + 12*time.Minute + 40*time.Second, "in 3 h 12 m"},
+		{-(4*time.Minute + 10*time.Second), "4 m 10 s ago"},
+		{42 * time.Second, "in 42 s"},
+		{50*time.Hour + 5*time.Minute, "in 2 d 2 h"},
+		{3 * time.Hour, "in 3 h"},
+		{300 * time.Millisecond, "now"},
+		{-2 * time.Second, "2 s ago"},
+	} {
+		if got := relative(now, now.Add(c.d)); got != c.want {
+			t.Errorf("%v: %q, want %q", c.d, got, c.want)
+		}
+	}
+	if got := absolute(now); got[:21] != "2026-01-02T03:04:05Z " {
+		t.Errorf("absolute: %q", got)
+	}
+}

@@ -1,0 +1,128 @@
+package statuspage
+
+import (
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/ocspfetch"
+	"github.com/tlsemit/tlsemit/tlsserver"
+)
+
+// page is what the page shows, as HTML and as JSON alike.
+type page struct {
+	Now      time.Time     `json:"generated_at"`
+	Server   *serverView   `json:"server,omitempty"`
+	Fetchers []fetcherView `json:"fetchers"`
+}
+
+type serverView struct {
+	Connections         int               `json:"connections"`
+	Handshakes          handshakeCounts   `json:"handshakes"`
+	HandshakesPerSecond float64           `json:"handshakes_per_second"`
+	RateWindow          float64           `json:"rate_window_seconds"`
+	Drops               int64             `json:"drops"`
+	ClientErrors        map[string]int64  `json:"client_errors"`
+	RecentClientErrors  []clientErrorView `json:"recent_client_errors"`
+}
+
+type handshakeCounts struct {
+	Full    int64 `json:"full"`
+	Resumed int64 `json:"resumed"`
+	Failed  int64 `json:"failed"`
+}
+
+type clientErrorView struct {
+	At     time.Time `json:"at"`
+	Code   string    `json:"code"`
+	Error  string    `json:"error"`
+	Remote string    `json:"remote"`
+}
+
+type fetcherView struct {
+	Certificates []certView `json:"certificates"`
+}
+
+type certView struct {
+	Names        []string   `json:"names"`
+	Subject      string     `json:"subject"`
+	Serial       string     `json:"serial"`
+	ResponderURL string     `json:"responder_url"`
+	Status       string     `json:"status"` // good, revoked, unknown, none
+	Stapled      bool       `json:"stapled"`
+	ThisUpdate   *time.Time `json:"this_update"`
+	NextUpdate   *time.Time `json:"next_update"`
+	ServeUntil   *time.Time `json:"serve_until"`
+	Age          *float64   `json:"age_seconds"`
+	NextRefresh  *time.Time `json:"next_refresh"`
+	LastError    string     `json:"last_error,omitempty"`
+	Failures     int        `json:"failures"`
+	MustStaple   bool       `json:"must_staple"`
+}
+
+func (h *handler) page() *page {
+	p := &page{Now: time.Now(), Fetchers: []fetcherView{}}
+	if h.srv != nil {
+		p.Server = h.server(h.srv.Stats())
+	}
+	for _, f := range h.fetchers {
+		fv := fetcherView{Certificates: []certView{}}
+		for _, c := range f.Certificates() {
+			fv.Certificates = append(fv.Certificates, cert(c, p.Now))
+		}
+		p.Fetchers = append(p.Fetchers, fv)
+	}
+	return p
+}
+
+func (h *handler) server(st tlsserver.Stats) *serverView {
+	v := &serverView{
+		Connections:  st.Connections,
+		Handshakes:   handshakeCounts{st.FullHandshakes, st.ResumedHandshakes, st.FailedHandshakes},
+		Drops:        st.Drops,
+		ClientErrors: st.ClientErrors,
+	}
+	rate, window := h.rate(st)
+	v.HandshakesPerSecond, v.RateWindow = rate, window.Seconds()
+	for _, e := range st.RecentClientErrors {
+		ev := clientErrorView{At: e.At, Code: e.Code}
+		if e.Err != nil {
+			ev.Error = e.Err.Error()
+		}
+		if e.RemoteAddr != nil {
+			ev.Remote = e.RemoteAddr.String()
+		}
+		v.RecentClientErrors = append(v.RecentClientErrors, ev)
+	}
+	return v
+}
+
+var statusNames = map[int]string{ocsp.Good: "good", ocsp.Revoked: "revoked", ocsp.Unknown: "unknown"}
+
+func cert(c ocspfetch.CertificateStatus, now time.Time) certView {
+	v := certView{
+		Names: c.Names, Subject: c.Subject, Serial: c.Serial, ResponderURL: c.ResponderURL,
+		Status: "none", Stapled: c.Stapled, Failures: c.Failures, MustStaple: c.MustStaple,
+	}
+	if v.Names == nil {
+		v.Names = []string{}
+	}
+	if s := c.Staple; s != nil {
+		v.Status = statusNames[s.Status]
+		v.ThisUpdate, v.NextUpdate, v.ServeUntil = timePtr(s.ThisUpdate), timePtr(s.NextUpdate), timePtr(s.ServeUntil)
+		age := now.Sub(s.ThisUpdate).Seconds()
+		v.Age = &age
+	}
+	v.NextRefresh = timePtr(c.NextRefresh)
+	if c.LastError != nil {
+		v.LastError = c.LastError.Error()
+	}
+	return v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
