@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults for the zero values of Options.
@@ -60,6 +61,11 @@ type Options struct {
 	// Logger receives Redis outages and recoveries, and values that do not
 	// open. Nil: silent.
 	Logger *slog.Logger
+	// MeterProvider receives the fleet's metrics (docs/metrics.md): Redis
+	// operation latency and errors by feature, ticket-key rotations,
+	// staples adopted from another member. Nil means the global provider,
+	// a no-op until the application installs one.
+	MeterProvider metric.MeterProvider
 }
 
 // Fleet shares OCSP staples, TLS sessions and session-ticket keys among
@@ -78,6 +84,7 @@ type Fleet struct {
 	ticket  *sealer
 
 	sessions, tickets, staples health
+	metrics                    *metrics
 
 	mu       sync.Mutex
 	closed   bool
@@ -135,6 +142,8 @@ func New(opts Options) (*Fleet, error) {
 		return nil, err
 	}
 	f.sessions.name, f.tickets.name, f.staples.name = "sessions", "ticket keys", "staples"
+	f.sessions.feature, f.tickets.feature, f.staples.feature = "sessions", "ticket_keys", "staples"
+	f.metrics = newMetrics(opts.MeterProvider)
 	return f, nil
 }
 
@@ -182,13 +191,16 @@ func (f *Fleet) Close() error {
 	return nil
 }
 
-// do runs op with a deadline of OpTimeout and returns by then, whether or
-// not the client honours the deadline.
-func do[T any](f *Fleet, op func(context.Context) (T, error)) (T, error) {
+// do runs fn, the Redis operation named op for feature h, with a deadline
+// of OpTimeout, and returns by then, whether or not the client honours the
+// deadline. It is measured.
+func do[T any](f *Fleet, h *health, op string, fn func(context.Context) (T, error)) (v T, err error) {
+	start := time.Now()
+	defer func() { f.metrics.operation(h.feature, op, time.Since(start), err) }()
 	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
 	defer cancel()
 	if f.inline {
-		return op(ctx)
+		return fn(ctx)
 	}
 	type result struct {
 		v   T
@@ -196,7 +208,7 @@ func do[T any](f *Fleet, op func(context.Context) (T, error)) (T, error) {
 	}
 	res := make(chan result, 1)
 	if !f.goTracked(func() {
-		v, err := op(ctx)
+		v, err := fn(ctx)
 		res <- result{v, err}
 	}) {
 		var zero T
@@ -241,7 +253,8 @@ func (f *Fleet) isClosed() bool {
 // handshakes no waiting, and it is logged once when it starts and once when
 // it ends, not per handshake.
 type health struct {
-	name      string
+	name      string // as logged
+	feature   string // as the metrics' tlsemit.fleet.feature
 	failing   atomic.Bool
 	nextProbe atomic.Int64 // unix nanos; while failing, calls before it are skipped
 	lastJunk  atomic.Int64 // unix nanos of the last logged unreadable value

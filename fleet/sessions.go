@@ -76,7 +76,7 @@ func (f *Fleet) saveSession(id, data []byte) {
 	}
 	key := f.sessionKey(id)
 	val := f.session.seal(key, data)
-	_, err := do(f, func(ctx context.Context) (string, error) {
+	_, err := do(f, &f.sessions, "SET", func(ctx context.Context) (string, error) {
 		return f.rdb.Set(ctx, key, val, f.ttl).Result()
 	})
 	if err != nil {
@@ -93,7 +93,7 @@ func (f *Fleet) loadSession(id []byte) []byte {
 		return nil
 	}
 	key := f.sessionKey(id)
-	val, err := do(f, func(ctx context.Context) ([]byte, error) {
+	val, err := do(f, &f.sessions, "GETRANGE", func(ctx context.Context) ([]byte, error) {
 		return f.rdb.GetRange(ctx, key, 0, maxSessionValue).Bytes()
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,9 +34,46 @@ const stapleTTLWithoutNextUpdate = ocspfetch.NoNextUpdateLifetime
 // trusted for availability only. A response expires from Redis at its
 // NextUpdate. Calls are bounded by OpTimeout; with Redis unavailable each
 // member asks the responder itself, as a lone server would.
-func (f *Fleet) Store() ocspfetch.LockingStore { return &stapleStore{f: f} }
+func (f *Fleet) Store() ocspfetch.LockingStore {
+	return &stapleStore{f: f, seen: make(map[string]time.Time)}
+}
 
-type stapleStore struct{ f *Fleet }
+type stapleStore struct {
+	f *Fleet
+
+	mu     sync.Mutex
+	seen   map[string]time.Time // key → the newest ThisUpdate this member stored or read
+	pruned int                  // len(seen) after the last pruning
+}
+
+// seenFor is how long a key is remembered: longer than any OCSP response
+// lives, so that a replaced certificate's key is forgotten.
+const seenFor = 30 * 24 * time.Hour
+
+// saw records that this member has the response der under key, and
+// reports whether it is newer than any it had: read from Redis, that is a
+// staple another member fetched.
+func (s *stapleStore) saw(key string, der []byte) bool {
+	r, err := ocsp.ParseResponse(der, nil)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !r.ThisUpdate.After(s.seen[key]) {
+		return false
+	}
+	s.seen[key] = r.ThisUpdate
+	if len(s.seen) > 2*max(s.pruned, 512) {
+		for k, t := range s.seen {
+			if time.Since(t) > seenFor {
+				delete(s.seen, k)
+			}
+		}
+		s.pruned = len(s.seen)
+	}
+	return true
+}
 
 func (s *stapleStore) name(key string) string { return s.f.prefix + "ocsp:" + key }
 
@@ -48,7 +86,7 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 		return nil, errSkipped
 	}
 	name := s.name(key)
-	val, err := do(f, func(opCtx context.Context) ([]byte, error) {
+	val, err := do(f, &f.staples, "GETRANGE", func(opCtx context.Context) ([]byte, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()
 		return f.rdb.GetRange(ctx, name, 0, maxStapleValue).Bytes()
@@ -64,6 +102,9 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 	if len(val) > maxStapleValue {
 		f.junk(&f.staples, name, errors.New("value too large"))
 		return nil, ocspfetch.ErrCacheMiss
+	}
+	if s.saw(key, val) {
+		f.metrics.adopted.Add(ctx, 1, f.metrics.none...)
 	}
 	return val, nil
 }
@@ -81,7 +122,8 @@ func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
 	if ttl <= 0 {
 		return nil // nothing worth sharing
 	}
-	_, err := do(f, func(opCtx context.Context) (string, error) {
+	s.saw(key, der)
+	_, err := do(f, &f.staples, "SET", func(opCtx context.Context) (string, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()
 		return f.rdb.Set(ctx, s.name(key), der, ttl).Result()
@@ -100,7 +142,7 @@ func (s *stapleStore) Delete(ctx context.Context, key string) error {
 	if f.skip(&f.staples) {
 		return errSkipped
 	}
-	_, err := do(f, func(opCtx context.Context) (int64, error) {
+	_, err := do(f, &f.staples, "DEL", func(opCtx context.Context) (int64, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()
 		return f.rdb.Del(ctx, s.name(key)).Result()
@@ -124,7 +166,7 @@ func (s *stapleStore) Lock(ctx context.Context, key string, ttl time.Duration) (
 	}
 	name := s.lockName(key)
 	token := hex.EncodeToString(randomBytes(16))
-	ok, err := do(f, func(opCtx context.Context) (bool, error) {
+	ok, err := do(f, &f.staples, "SET", func(opCtx context.Context) (bool, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()
 		return f.rdb.SetNX(ctx, name, token, ttl).Result()
@@ -138,7 +180,7 @@ func (s *stapleStore) Lock(ctx context.Context, key string, ttl time.Duration) (
 		return nil, ocspfetch.ErrLocked
 	}
 	return func(ctx context.Context) error {
-		_, err := do(f, func(opCtx context.Context) (any, error) {
+		_, err := do(f, &f.staples, "EVALSHA", func(opCtx context.Context) (any, error) {
 			ctx, cancel := mergeDone(opCtx, ctx)
 			defer cancel()
 			return unlockScript.Run(ctx, f.rdb, []string{name}, token).Result()

@@ -143,7 +143,7 @@ func (r *rotator) sync(ctx context.Context, now time.Time) bool {
 		created []*redis.StatusCmd // cur, cur+1
 		older   *redis.SliceCmd
 	}
-	rep, err := do(f, func(opCtx context.Context) (reply, error) {
+	rep, err := do(f, &f.tickets, "PIPELINE", func(opCtx context.Context) (reply, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()
 		var rep reply
@@ -209,7 +209,7 @@ func (r *rotator) sync(ctx context.Context, now time.Time) bool {
 	// of this fleet wrote): replace it, or the slot would have no fleet key.
 	for _, s := range overwrite {
 		name := r.name(s)
-		_, err := do(f, func(ctx context.Context) (string, error) {
+		_, err := do(f, &f.tickets, "SET", func(ctx context.Context) (string, error) {
 			return f.rdb.Set(ctx, name, f.ticket.seal(name, candidates[s]), time.Until(r.expiry(s))).Result()
 		})
 		if err == nil {
@@ -300,6 +300,9 @@ func (r *rotator) install(now time.Time) {
 	if slices.EqualFunc(ring, r.ring, bytes.Equal) {
 		r.mu.Unlock()
 		return
+	}
+	if len(r.ring) > 0 && !bytes.Equal(ring[0], r.ring[0]) {
+		r.f.metrics.rotations.Add(context.Background(), 1, r.f.metrics.none...)
 	}
 	r.ring = ring
 	servers := make([]*tlsserver.Server, 0, len(r.servers))

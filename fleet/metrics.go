@@ -1,0 +1,96 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tlsemit/tlsemit/internal/telemetry"
+)
+
+// Attribute keys of the fleet's instruments (docs/metrics.md).
+const (
+	attrFeature = attribute.Key("tlsemit.fleet.feature") // staples, sessions, ticket_keys
+	attrOp      = attribute.Key("db.operation.name")     // the Redis command
+)
+
+// metrics are the fleet's instruments. Everything they record happens off
+// the handshake's hot path (a Redis call is already a round trip), so it is
+// recorded as it happens.
+type metrics struct {
+	ops       metric.Float64Histogram
+	errs      metric.Int64Counter
+	rotations metric.Int64Counter
+	adopted   metric.Int64Counter
+
+	sets sync.Map // "feature|op|error" → *opAttrs, each built once
+	none []metric.AddOption
+}
+
+type opAttrs struct {
+	record []metric.RecordOption
+	add    []metric.AddOption
+}
+
+func newMetrics(p metric.MeterProvider) *metrics {
+	b := telemetry.NewBuilder(p, "fleet")
+	m := &metrics{
+		ops: b.Duration("tlsemit.fleet.redis.operation.duration",
+			"Time of a Redis operation made by the fleet, by feature and command; error.type on failures."),
+		errs: b.Counter("tlsemit.fleet.redis.errors", "{error}",
+			"Redis operations made by the fleet that failed, by feature and reason (timeout, closed, _OTHER)."),
+		rotations: b.Counter("tlsemit.fleet.ticket_key.rotations", "{rotation}",
+			"Changes of the ticket key this member encrypts with."),
+		adopted: b.Counter("tlsemit.fleet.staples.adopted", "{staple}",
+			"OCSP responses another member fetched, read from Redis by this member for the first time (ocspfetch verifies each before serving it)."),
+	}
+	b.Done()
+	m.none = []metric.AddOption{}
+	return m
+}
+
+// attrs returns the attribute options of one operation's outcome.
+func (m *metrics) attrs(feature, op, errType string) *opAttrs {
+	key := feature + "|" + op + "|" + errType
+	if a, ok := m.sets.Load(key); ok {
+		return a.(*opAttrs)
+	}
+	kv := []attribute.KeyValue{attrFeature.String(feature), attrOp.String(op)}
+	if errType != "" {
+		kv = append(kv, telemetry.ErrorType.String(errType))
+	}
+	opt := telemetry.Attrs(kv...)
+	a, _ := m.sets.LoadOrStore(key, &opAttrs{record: []metric.RecordOption{opt}, add: []metric.AddOption{opt}})
+	return a.(*opAttrs)
+}
+
+// operation records one Redis operation of feature that took d and ended
+// with err.
+func (m *metrics) operation(feature, op string, d time.Duration, err error) {
+	errType := ""
+	if err != nil {
+		errType = errorType(err)
+	}
+	a := m.attrs(feature, op, errType)
+	ctx := context.Background()
+	if m.ops.Enabled(ctx) {
+		m.ops.Record(ctx, d.Seconds(), a.record...)
+	}
+	if err != nil {
+		m.errs.Add(ctx, 1, a.add...)
+	}
+}
+
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	}
+	return telemetry.OtherError
+}
