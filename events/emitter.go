@@ -29,8 +29,9 @@ type Emitter struct {
 	seq atomic.Uint64 // the last change's sequence number (see slot)
 	ids handles       // guarded by mu: the registered listeners by ID
 
-	max    int  // guarded by mu; meaningful when maxSet
-	maxSet bool // guarded by mu
+	max    int                                // guarded by mu; meaningful when maxSet
+	maxSet bool                               // guarded by mu
+	warn   func(*MaxListenersExceededWarning) // guarded by mu; nil: the process-wide handler
 
 	nsubs atomic.Int32 // live subscriptions; Emit skips the bridge when 0
 	subMu sync.Mutex   // guards bus creation
@@ -91,15 +92,16 @@ func (e *Emitter) PrependOnceListener(event string, fn Listener) ID {
 type addMode uint8
 
 const (
-	addOnce  addMode = 1 << iota // removed before its one call
-	addFront                     // prepended
+	addOnce     addMode = 1 << iota // removed before its one call
+	addFront                        // prepended
+	addInternal                     // made by this package: not counted for the max-listener warning
 )
 
 func (e *Emitter) add(event string, fn Listener, mode addMode) ID {
 	if fn == nil {
 		panic("events: nil listener for " + event)
 	}
-	l := &listener{fn: fn, once: mode&addOnce != 0}
+	l := &listener{fn: fn, once: mode&addOnce != 0, internal: mode&addInternal != 0}
 	e.mu.Lock()
 	l.id = e.ids.reserve()
 	if e.has(EventNewListener) {
@@ -117,15 +119,20 @@ func (e *Emitter) add(event string, fn Listener, mode addMode) ID {
 	s.add(l, seq, mode&addFront != 0)
 	e.ids.set(l)
 	var w *MaxListenersExceededWarning
-	if n := int(s.n.Load()); e.maxLocked() > 0 && n > e.maxLocked() && !s.warned {
-		s.warned = true
-		w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: n}
+	var handler func(*MaxListenersExceededWarning)
+	if !l.internal {
+		s.user++
+		if max := e.maxLocked(); max > 0 && s.user > max && !s.warned {
+			s.warned = true
+			w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: s.user}
+			handler = e.warn
+		}
 	}
 	e.seq.Store(seq)
 	e.mu.Unlock()
 
 	if w != nil {
-		warn(w)
+		warn(handler, w)
 	}
 	return l.id
 }
@@ -388,7 +395,7 @@ func (e *Emitter) EventNames() []string {
 }
 
 // SetMaxListeners sets the listener count per event above which the emitter
-// warns (see SetWarningHandler). Zero means no limit. A negative
+// warns (see MaxListenersExceededWarning). Zero means no limit. A negative
 // n is refused with ErrOutOfRange.
 func (e *Emitter) SetMaxListeners(n int) error {
 	if n < 0 {

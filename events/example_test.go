@@ -106,3 +106,16 @@ func ExampleSetWarningHandler() {
 	// Output:
 	// warning: data 3
 }
+
+func ExampleEmitter_SetWarningHandler() {
+	var e events.Emitter
+	e.SetMaxListeners(1)
+	// This emitter's warnings go here; without a handler they are discarded.
+	e.SetWarningHandler(func(w *events.MaxListenersExceededWarning) {
+		fmt.Println("possible leak:", w.Event, w.Count)
+	})
+	e.On("data", func(...any) {})
+	e.On("data", func(...any) {})
+	// Output:
+	// possible leak: data 2
+}

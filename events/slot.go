@@ -34,7 +34,8 @@ type slot struct {
 
 	// Guarded by Emitter.mu.
 	lo, hi int  // arr's filled range
-	warned bool // the max-listener warning fired since n was last ≤ 1
+	user   int  // registered listeners the application added
+	warned bool // the max-listener warning fired since user was last ≤ 1
 }
 
 // An array is a slot's backing array at one size.
@@ -45,13 +46,14 @@ type array struct {
 }
 
 type listener struct {
-	fn      Listener
-	slot    *slot
-	id      ID
-	added   uint64        // sequence number of the add
-	removed atomic.Uint64 // sequence number of the removal; 0 while registered
-	fired   atomic.Bool   // once listeners: set by the one emit that runs it
-	once    bool
+	fn       Listener
+	slot     *slot
+	id       ID
+	added    uint64        // sequence number of the add
+	removed  atomic.Uint64 // sequence number of the removal; 0 while registered
+	fired    atomic.Bool   // once listeners: set by the one emit that runs it
+	once     bool
+	internal bool // added by this package (On's and Once's "error" listeners)
 }
 
 // A view is an event's listeners as they were at sequence number seq.
@@ -136,7 +138,10 @@ func (s *slot) repack(seq uint64, front bool) *array {
 // reports whether s is left empty, to be dropped.
 func (s *slot) removed(l *listener, seq uint64) (empty bool) {
 	n := s.n.Add(-1)
-	if n <= 1 {
+	if !l.internal {
+		s.user--
+	}
+	if s.user <= 1 {
 		// Node keeps the warned flag on the array it holds for two or more
 		// listeners, and lets go of that array when one is left.
 		s.warned = false
