@@ -48,6 +48,7 @@ func TestQuietByDefault(t *testing.T) {
 		for range 11 {
 			events.On(ctx, &e, "data", 1)
 		}
+		events.Once(ctx, &e, "ready")
 		if len(*ws) != 0 {
 			t.Fatalf("subscriptions warned: %v", (*ws)[0])
 		}
