@@ -45,6 +45,7 @@ type array struct {
 	made uint64        // sequence number of the change that made it
 }
 
+// A listener is one registration.
 type listener struct {
 	fn       Listener
 	slot     *slot
@@ -117,10 +118,10 @@ func (s *slot) repack(seq uint64, front bool) *array {
 		lo = free - free/4
 	}
 	hi := lo
-	if old := s.arr.Load(); old == nil {
-	} else if s.hi-s.lo == n { // none removed: a plain copy, without reading each listener
+	if old := s.arr.Load(); old != nil && s.hi-s.lo == n {
+		// None removed: a plain copy, without reading each listener.
 		hi += copy(a.ls[lo:], old.ls[s.lo:s.hi])
-	} else {
+	} else if old != nil {
 		for _, l := range old.ls[s.lo:s.hi] {
 			if l.removed.Load() == 0 {
 				a.ls[hi] = l

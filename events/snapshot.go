@@ -1,8 +1,9 @@
 package events
 
 // A Snapshot is one event's listener list at an instant, kept for a later
-// EmitSnapshot. Taking one allocates nothing: it shares the emitter's
-// immutable view of the list. The zero value holds no listeners.
+// EmitSnapshot. Taking one allocates nothing: it keeps the emitter's
+// backing array and sequence number of that instant. The zero value holds
+// no listeners.
 //
 // It serves Node's per-socket rule for tls.Server's 'OCSPRequest': a
 // connection sees only the listeners registered when its handshake began
