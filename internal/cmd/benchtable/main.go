@@ -3,7 +3,9 @@
 // alternation. `make bench` runs it from the repository's root.
 //
 // Rows:
-//   - events: Emit against olebedev/emitter and Node's EventEmitter;
+//   - events: Emit against olebedev/emitter and Node's EventEmitter, and
+//     registration at scale (100,000 listeners or names) against Node's,
+//     with its growth from 10,000;
 //   - handshakes: server CPU per full TLS 1.3 handshake of tlsserver with an
 //     'OCSPRequest' listener answering from memory, against plain
 //     crypto/tls serving a static staple, and against Node's tls.Server with
@@ -29,6 +31,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds of alternation")
 	concurrency := flag.Int("c", 8, "concurrent handshakes")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
+	eventsOnly := flag.Bool("events", false, "only the events rows (no handshakes, no tlsserver or ocspfetch benchmarks)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *serveName != "" {
@@ -40,20 +43,21 @@ func main() {
 	haveNode := exec.Command("node", "--version").Run() == nil
 	fmt.Printf("tlsemit benchmark table: %s, %d cores, %s/%s, %s\n",
 		time.Now().UTC().Format(time.DateOnly), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Println("command: make bench")
+	command := "make bench"
+	if *eventsOnly {
+		command = "go run ./internal/cmd/benchtable -events"
+	}
+	fmt.Println("command:", command)
 	fmt.Println()
 
-	t := &table{}
-	if err := t.goBenchmarks(*benchtime); err != nil {
+	t := &table{eventsOnly: *eventsOnly}
+	if err := t.goBenchmarks(*benchtime, haveNode); err != nil {
 		log.Fatal(err)
 	}
-	if haveNode {
-		if err := t.nodeEvents(); err != nil {
+	if !*eventsOnly {
+		if err := t.handshakeCPU(*n, *rounds, *concurrency, haveNode); err != nil {
 			log.Fatal(err)
 		}
-	}
-	if err := t.handshakeCPU(*n, *rounds, *concurrency, haveNode); err != nil {
-		log.Fatal(err)
 	}
 	t.print(os.Stdout)
 }
