@@ -155,3 +155,19 @@ func TestOnceRacingEmits(t *testing.T) {
 		}
 	}
 }
+
+// An add waiting on its 'newListener' listeners while RemoveAllListeners
+// empties the emitter completes, and its listener is registered and
+// removable.
+func TestAddAcrossRemoveAll(t *testing.T) {
+	var e events.Emitter
+	e.On("a", func(...any) {})
+	e.Once(events.EventNewListener, func(...any) { e.RemoveAllListeners() })
+	id := e.On("b", func(...any) {})
+	if e.ListenerCount("b") != 1 || len(e.EventNames()) != 1 {
+		t.Fatalf("after the add: %v", e.EventNames())
+	}
+	if !e.Off("b", id) || e.ListenerCount("b") != 0 {
+		t.Fatal("the listener added across RemoveAllListeners cannot be removed")
+	}
+}

@@ -3,7 +3,6 @@ package events_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -11,38 +10,34 @@ import (
 )
 
 // TestNodeEventsOnce ports test-events-once.js. Node's AbortSignal is Go's
-// context; a rejected promise is a returned error.
+// context; the promise is the channel Once returns, a rejection its Err.
 func TestNodeEventsOnce(t *testing.T) {
 	ctx := context.Background()
 	t.Run("resolves with args and cleans up", func(t *testing.T) {
 		var f events.Emitter
-		done := make(chan struct{})
-		var args []any
-		var err error
-		go func() { args, err = events.Once(ctx, &f, "myevent"); close(done) }()
-		for f.ListenerCount("myevent") == 0 {
-			runtime.Gosched()
+		c := events.Once(ctx, &f, "myevent")
+		if f.ListenerCount("myevent") != 1 || f.ListenerCount(events.EventError) != 1 {
+			t.Fatal("Once returned before adding its listeners")
 		}
 		f.Emit("myevent", 42, "x")
-		<-done
-		if err != nil || !slices.Equal(args, []any{42, "x"}) {
-			t.Fatalf("Once = %v, %v", args, err)
+		r := <-c
+		if r.Err != nil || !slices.Equal(r.Args, []any{42, "x"}) {
+			t.Fatalf("Once = %+v", r)
 		}
 		if f.ListenerCount("myevent") != 0 || f.ListenerCount(events.EventError) != 0 {
 			t.Fatal("listeners left behind")
+		}
+		if _, open := <-c; open {
+			t.Fatal("the channel delivered a second result")
 		}
 	})
 	t.Run("rejects on error", func(t *testing.T) {
 		var e events.Emitter
 		boom := errors.New("kaboom")
-		errc := make(chan error, 1)
-		go func() { _, err := events.Once(ctx, &e, "myevent"); errc <- err }()
-		for e.ListenerCount(events.EventError) == 0 {
-			runtime.Gosched()
-		}
+		c := events.Once(ctx, &e, "myevent")
 		e.Emit(events.EventError, boom) // handled by Once: no panic
-		if err := <-errc; err != boom {
-			t.Fatalf("err = %v", err)
+		if r := <-c; r.Err != boom || r.Args != nil {
+			t.Fatalf("Once = %+v", r)
 		}
 		if e.ListenerCount("myevent") != 0 || e.ListenerCount(events.EventError) != 0 {
 			t.Fatal("listeners left behind")
@@ -51,14 +46,13 @@ func TestNodeEventsOnce(t *testing.T) {
 	t.Run("once error event resolves", func(t *testing.T) {
 		var e events.Emitter
 		boom := errors.New("kaboom")
-		res := make(chan []any, 1)
-		go func() { a, _ := events.Once(ctx, &e, events.EventError); res <- a }()
-		for e.ListenerCount(events.EventError) == 0 {
-			runtime.Gosched()
-		}
+		c := events.Once(ctx, &e, events.EventError)
 		e.Emit(events.EventError, boom)
-		if a := <-res; len(a) != 1 || a[0] != boom {
-			t.Fatalf("args = %v", a)
+		if r := <-c; r.Err != nil || len(r.Args) != 1 || r.Args[0] != boom {
+			t.Fatalf("Once = %+v", r)
+		}
+		if e.ListenerCount(events.EventError) != 0 {
+			t.Fatal("listener left behind")
 		}
 	})
 	t.Run("aborted", func(t *testing.T) {
@@ -67,21 +61,17 @@ func TestNodeEventsOnce(t *testing.T) {
 		cancel()
 		added := 0
 		e.On(events.EventNewListener, func(...any) { added++ })
-		if _, err := events.Once(c, &e, "myevent"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v", err)
+		if r := <-events.Once(c, &e, "myevent"); !errors.Is(r.Err, context.Canceled) {
+			t.Fatalf("Once = %+v", r)
 		}
 		if added != 0 {
 			t.Fatal("an already-done context added listeners")
 		}
 		c2, cancel2 := context.WithCancel(ctx)
-		errc := make(chan error, 1)
-		go func() { _, err := events.Once(c2, &e, "myevent"); errc <- err }()
-		for e.ListenerCount("myevent") == 0 {
-			runtime.Gosched()
-		}
+		ch := events.Once(c2, &e, "myevent")
 		cancel2()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v", err)
+		if r := <-ch; !errors.Is(r.Err, context.Canceled) {
+			t.Fatalf("Once = %+v", r)
 		}
 		if e.ListenerCount("myevent") != 0 || e.ListenerCount(events.EventError) != 0 {
 			t.Fatal("listeners left behind after cancel")
@@ -89,15 +79,11 @@ func TestNodeEventsOnce(t *testing.T) {
 	})
 	t.Run("non-error value", func(t *testing.T) {
 		var e events.Emitter
-		errc := make(chan error, 1)
-		go func() { _, err := events.Once(ctx, &e, "x"); errc <- err }()
-		for e.ListenerCount(events.EventError) == 0 {
-			runtime.Gosched()
-		}
+		c := events.Once(ctx, &e, "x")
 		e.Emit(events.EventError, "str")
 		var ue *events.UnhandledError
-		if err := <-errc; !errors.As(err, &ue) || ue.Context != "str" {
-			t.Fatalf("err = %v", err)
+		if r := <-c; !errors.As(r.Err, &ue) || ue.Context != "str" {
+			t.Fatalf("Once = %+v", r)
 		}
 	})
 }

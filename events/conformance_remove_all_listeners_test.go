@@ -81,4 +81,39 @@ func TestNodeEventEmitterRemoveAllListeners(t *testing.T) {
 			t.Fatalf("count = %d, want the one added during the removal", e.ListenerCount("x"))
 		}
 	})
+	// Where tlsemit deliberately differs from Node (see the porting guide):
+	// Node walks its live array by index, so a listener prepended by a
+	// 'removeListener' listener shifts the walk (Node removes it and leaves
+	// an older one), and one removed makes a hole (Node throws
+	// ERR_INVALID_ARG_TYPE). Go removes the listeners the event had when
+	// the call began, and keeps what was added meanwhile.
+	t.Run("prepended by removeListener stays, every old one goes", func(t *testing.T) {
+		var e events.Emitter
+		e.On("a", nop)
+		e.On("a", nop)
+		e.On("a", nop)
+		var p events.ID
+		e.On(events.EventRemoveListener, func(...any) {
+			if p == 0 {
+				p = e.PrependListener("a", nop)
+			}
+		})
+		e.RemoveAllListeners("a") // Node leaves the second listener and removes the prepended one
+		if e.ListenerCount("a") != 1 || !e.Off("a", p) {
+			t.Fatalf("left %d listeners, want only the prepended one", e.ListenerCount("a"))
+		}
+	})
+	t.Run("removed by removeListener: no hole", func(t *testing.T) {
+		var e events.Emitter
+		first := e.On("a", nop)
+		e.On("a", nop)
+		e.On("a", nop)
+		e.On(events.EventRemoveListener, func(...any) { e.Off("a", first) })
+		var removed []events.ID
+		e.On(events.EventRemoveListener, func(args ...any) { removed = append(removed, args[2].(events.ID)) })
+		e.RemoveAllListeners("a") // Node throws ERR_INVALID_ARG_TYPE at the hole
+		if e.ListenerCount("a") != 0 || len(removed) != 3 {
+			t.Fatalf("left %d listeners, %d removals seen", e.ListenerCount("a"), len(removed))
+		}
+	})
 }

@@ -18,250 +18,139 @@ type ID uint64
 // EventEmitter semantics. The zero value is ready to use. An Emitter must
 // not be copied after first use.
 //
-// Emit reads an immutable snapshot of the listeners without taking a lock,
-// and no lock is held while a listener runs, so listeners may add, remove
-// and emit from any goroutine.
+// Emit reads the listeners without taking a lock, and no lock is held while
+// a listener runs, so listeners may add, remove and emit from any
+// goroutine. Adding or removing a listener, and adding an event name, cost
+// about the same however many listeners and names the emitter already has
+// (amortised O(1) per listener; a new name is a hash-trie insert).
 type Emitter struct {
-	mu     sync.Mutex // serializes changes to reg and max
-	reg    atomic.Pointer[registry]
-	nextID atomic.Uint64
-	max    int  // guarded by mu; meaningful when maxSet
-	maxSet bool // guarded by mu
+	mu  sync.Mutex // serializes every change; Emit never takes it
+	reg registry
+	seq atomic.Uint64 // the last change's sequence number (see slot)
+	ids handles       // guarded by mu: the registered listeners by ID
+
+	max    int                                // guarded by mu; meaningful when maxSet
+	maxSet bool                               // guarded by mu
+	warn   func(*MaxListenersExceededWarning) // guarded by mu; nil: the process-wide handler
 
 	nsubs atomic.Int32 // live subscriptions; Emit skips the bridge when 0
 	subMu sync.Mutex   // guards bus creation
 	bus   *bus
 }
 
-// registry is replaced whole when an event name appears or disappears; a
-// change to one event's listeners only swaps that slot's list.
-type registry struct {
-	slots map[string]*slot
-	names []string // insertion order, as Node's eventNames
-	// few holds the slots when there are at most fewSlots of them: a
-	// linear scan of a few names beats hashing the name for the map.
-	few []namedSlot
-}
-
-type namedSlot struct {
-	name string
-	slot *slot
-}
-
-const fewSlots = 8
-
-// newRegistry returns a registry of slots with names in order.
-func newRegistry(slots map[string]*slot, names []string) *registry {
-	r := &registry{slots: slots, names: names}
-	if len(slots) <= fewSlots {
-		r.few = make([]namedSlot, 0, len(slots))
-		for _, n := range names {
-			r.few = append(r.few, namedSlot{n, slots[n]})
+// view returns event's listeners at this instant. It is registry.lookup
+// written out, which Emit's speed depends on.
+func (e *Emitter) view(event string) view {
+	seq := e.seq.Load()
+	f := e.reg.few.Load()
+	if f == nil {
+		return view{}
+	}
+	for _, s := range f.slots {
+		if s.name == event {
+			return s.view(seq)
 		}
 	}
-	return r
-}
-
-// lookup returns event's slot, or nil.
-func (r *registry) lookup(event string) *slot {
-	if r.few != nil || len(r.slots) == 0 {
-		for i := range r.few {
-			if r.few[i].name == event {
-				return r.few[i].slot
-			}
+	if f.more {
+		if s := e.reg.lookupMany(event); s != nil {
+			return s.view(seq)
 		}
-		return nil
 	}
-	return r.slots[event]
+	return view{}
 }
 
-type slot struct {
-	list atomic.Pointer[[]*listener] // immutable once stored
-	arr  *jsArray                    // guarded by Emitter.mu; nil below 2 listeners
-}
-
-// jsArray stands for the array Node keeps for an event with two or more
-// listeners. Node creates it when a second listener arrives, mutates it in
-// place while the event keeps two or more, and lets go of it when the
-// count drops to one (the lone listener is kept bare) or the event goes.
-// Two behaviours hang on its identity: the max-listener warning fires once
-// per array, and removeAllListeners(type) walks the array it found by
-// index while 'removeListener' listeners change it.
-type jsArray struct {
-	ls     []*listener // the array's contents; frozen once let go of
-	warned bool
-}
-
-type listener struct {
-	fn    Listener
-	id    ID
-	once  bool
-	fired atomic.Bool // once listeners: set by the one emit that runs it
-}
-
-var emptyRegistry = &registry{}
-
-func (e *Emitter) registry() *registry {
-	if r := e.reg.Load(); r != nil {
-		return r
-	}
-	return emptyRegistry
-}
-
-// snapshot returns the listeners of event at this instant.
-func (e *Emitter) snapshot(event string) []*listener {
-	r := e.reg.Load()
-	if r == nil {
-		return nil
-	}
-	s := r.lookup(event)
-	if s == nil {
-		return nil
-	}
-	return *s.list.Load()
+// has reports whether event has listeners.
+func (e *Emitter) has(event string) bool {
+	s := e.reg.lookup(event)
+	return s != nil && s.n.Load() > 0
 }
 
 // On adds fn to the end of event's listeners (Node's on/addListener) and
 // returns the registration's ID. Adding the same fn twice makes two
 // registrations, as in Node.
-func (e *Emitter) On(event string, fn Listener) ID { return e.add(event, fn, false, false) }
+func (e *Emitter) On(event string, fn Listener) ID { return e.add(event, fn, 0) }
 
 // AddListener is On.
-func (e *Emitter) AddListener(event string, fn Listener) ID { return e.add(event, fn, false, false) }
+func (e *Emitter) AddListener(event string, fn Listener) ID { return e.add(event, fn, 0) }
 
 // Once adds fn to the end of event's listeners for one call: it is removed
 // before it runs, so an emit from inside fn does not call it again.
-func (e *Emitter) Once(event string, fn Listener) ID { return e.add(event, fn, true, false) }
+func (e *Emitter) Once(event string, fn Listener) ID { return e.add(event, fn, addOnce) }
 
 // PrependListener adds fn to the front of event's listeners.
 func (e *Emitter) PrependListener(event string, fn Listener) ID {
-	return e.add(event, fn, false, true)
+	return e.add(event, fn, addFront)
 }
 
 // PrependOnceListener adds fn to the front of event's listeners for one
 // call.
 func (e *Emitter) PrependOnceListener(event string, fn Listener) ID {
-	return e.add(event, fn, true, true)
+	return e.add(event, fn, addOnce|addFront)
 }
 
-func (e *Emitter) add(event string, fn Listener, once, prepend bool) ID {
+// addMode says how add registers a listener.
+type addMode uint8
+
+const (
+	addOnce     addMode = 1 << iota // removed before its one call
+	addFront                        // prepended
+	addInternal                     // made by this package: not counted for the max-listener warning
+)
+
+func (e *Emitter) add(event string, fn Listener, mode addMode) ID {
 	if fn == nil {
 		panic("events: nil listener for " + event)
 	}
-	id := ID(e.nextID.Add(1))
-	// Node emits 'newListener' before the add, so a listener for it does not
-	// see itself being added.
-	if len(e.snapshot(EventNewListener)) > 0 {
-		e.Emit(EventNewListener, event, fn, id)
-	}
-	l := &listener{fn: fn, id: id, once: once}
-
+	l := &listener{fn: fn, once: mode&addOnce != 0, internal: mode&addInternal != 0}
 	e.mu.Lock()
-	s := e.slotLocked(event)
-	old := *s.list.Load()
-	next := make([]*listener, 0, len(old)+1)
-	if prepend {
-		next = append(append(next, l), old...)
-	} else {
-		next = append(append(next, old...), l)
+	l.id = e.ids.reserve()
+	if e.has(EventNewListener) {
+		e.mu.Unlock()
+		e.announce(event, l)
+		e.mu.Lock()
 	}
-	s.list.Store(&next)
-	if len(next) == 2 {
-		s.arr = &jsArray{}
+	seq := e.seq.Load() + 1
+	s := e.reg.lookup(event)
+	if s == nil {
+		s = &slot{name: event, created: seq}
+		e.reg.insert(s)
 	}
-	if s.arr != nil {
-		s.arr.ls = next
-	}
+	l.slot, l.added = s, seq
+	s.add(l, seq, mode&addFront != 0)
+	e.ids.set(l)
 	var w *MaxListenersExceededWarning
-	if max := e.maxLocked(); max > 0 && len(next) > max && !s.arr.warned {
-		s.arr.warned = true
-		w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: len(next)}
+	var handler func(*MaxListenersExceededWarning)
+	if !l.internal {
+		s.user++
+		if max := e.maxLocked(); max > 0 && s.user > max && !s.warned {
+			s.warned = true
+			w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: s.user}
+			handler = e.warn
+		}
 	}
+	e.seq.Store(seq)
 	e.mu.Unlock()
 
 	if w != nil {
-		warn(w)
+		warn(handler, w)
 	}
-	return id
+	return l.id
 }
 
-// slotLocked returns event's slot, creating it (and a new registry) if the
-// event has no listeners. e.mu must be held.
-func (e *Emitter) slotLocked(event string) *slot {
-	r := e.registry()
-	if s := r.slots[event]; s != nil {
-		return s
-	}
-	s := &slot{}
-	s.list.Store(new([]*listener))
-	slots := make(map[string]*slot, len(r.slots)+1)
-	for k, v := range r.slots {
-		slots[k] = v
-	}
-	slots[event] = s
-	names := insertName(append(make([]string, 0, len(r.names)+1), r.names...), event)
-	e.reg.Store(newRegistry(slots, names))
-	return s
-}
-
-// insertName adds event to names in the order of Node's eventNames, which
-// is JavaScript's property order: array-index names ("0", "1", …) first in
-// ascending numeric order, then other names in insertion order, then
-// symbols (here ErrorMonitor, a Symbol in Node).
-func insertName(names []string, event string) []string {
-	i := len(names)
-	switch idx, isIdx := arrayIndex(event); {
-	case isIdx:
-		i = 0
-		for i < len(names) {
-			if n, ok := arrayIndex(names[i]); !ok || n > idx {
-				break
-			}
-			i++
+// announce emits 'newListener' for l, which Node does before the add, so
+// that a listener for it does not see itself being added. If a listener
+// panics, the add does not happen and l's ID is freed.
+func (e *Emitter) announce(event string, l *listener) {
+	announced := false
+	defer func() {
+		if !announced {
+			e.mu.Lock()
+			e.ids.release(l.id)
+			e.mu.Unlock()
 		}
-	case event != ErrorMonitor:
-		for i > 0 && names[i-1] == ErrorMonitor {
-			i--
-		}
-	}
-	return slices.Insert(names, i, event)
-}
-
-// arrayIndex reports whether name is a canonical array index in
-// JavaScript (an integer in [0, 2³²-2] without leading zeros).
-func arrayIndex(name string) (uint64, bool) {
-	if name == "" || len(name) > 10 || (name[0] == '0' && len(name) > 1) {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, n < 1<<32-1
-}
-
-// dropSlotLocked forgets an event that has no listeners left, so that it
-// leaves EventNames and its max-listener warning may fire again, as when
-// Node deletes the key. e.mu must be held.
-func (e *Emitter) dropSlotLocked(event string) {
-	r := e.registry()
-	slots := make(map[string]*slot, len(r.slots))
-	for k, v := range r.slots {
-		if k != event {
-			slots[k] = v
-		}
-	}
-	names := make([]string, 0, len(r.names))
-	for _, n := range r.names {
-		if n != event {
-			names = append(names, n)
-		}
-	}
-	e.reg.Store(newRegistry(slots, names))
+	}()
+	e.Emit(EventNewListener, event, l.fn, l.id)
+	announced = true
 }
 
 // Off removes the registration id from event's listeners (Node's
@@ -269,17 +158,14 @@ func (e *Emitter) dropSlotLocked(event string) {
 // during an emit still runs in that emit. 'removeListener' is emitted after
 // the removal.
 func (e *Emitter) Off(event string, id ID) bool {
-	l := e.remove(event, func(ls []*listener) int {
-		for i := len(ls) - 1; i >= 0; i-- {
-			if ls[i].id == id {
-				return i
-			}
-		}
-		return -1
-	})
-	if l == nil {
+	e.mu.Lock()
+	l := e.ids.get(id)
+	if l == nil || l.slot.name != event {
+		e.mu.Unlock()
 		return false
 	}
+	e.removeLocked(l)
+	e.mu.Unlock()
 	e.emitRemoved(event, l)
 	return true
 }
@@ -287,118 +173,107 @@ func (e *Emitter) Off(event string, id ID) bool {
 // RemoveListener is Off.
 func (e *Emitter) RemoveListener(event string, id ID) bool { return e.Off(event, id) }
 
-// remove takes out the listener at the index pick chooses (-1: none) and
-// returns it.
-func (e *Emitter) remove(event string, pick func([]*listener) int) *listener {
+// removeEntry removes l if it is still registered, and reports whether it
+// was.
+func (e *Emitter) removeEntry(l *listener) bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.registry().slots[event]
-	if s == nil {
-		return nil
+	if l.removed.Load() != 0 {
+		e.mu.Unlock()
+		return false
 	}
-	old := *s.list.Load()
-	i := pick(old)
-	if i < 0 {
-		return nil
-	}
-	if len(old) == 1 {
-		s.list.Store(new([]*listener))
-		e.dropSlotLocked(event)
-		return old[0]
-	}
-	next := make([]*listener, 0, len(old)-1)
-	next = append(append(next, old[:i]...), old[i+1:]...)
-	s.list.Store(&next)
-	s.arr.ls = next // len(old) > 1, so s.arr is set
-	if len(next) == 1 {
-		// Node keeps a lone listener bare and lets go of the array with
-		// its warned flag: the warning re-arms.
-		s.arr = nil
-	}
-	return old[i]
+	e.removeLocked(l)
+	e.mu.Unlock()
+	e.emitRemoved(l.slot.name, l)
+	return true
 }
 
-// removeEntry removes exactly l, wherever it now stands.
-func (e *Emitter) removeEntry(event string, l *listener) {
-	removed := e.remove(event, func(ls []*listener) int {
-		for i, x := range ls {
-			if x == l {
-				return i
+// removeLocked removes the registered listener l. e.mu must be held.
+func (e *Emitter) removeLocked(l *listener) {
+	seq := e.seq.Load() + 1
+	e.ids.release(l.id)
+	l.removed.Store(seq)
+	if s := l.slot; s.removed(l, seq) {
+		// As Node deletes the key: the event leaves EventNames.
+		s.arr.Store(nil)
+		e.reg.delete(s)
+	}
+	e.seq.Store(seq)
+}
+
+// dropLocked removes every listener of s at once, as of seq. e.mu must be
+// held, and the caller stores seq.
+func (e *Emitter) dropLocked(s *slot, seq uint64) {
+	if a := s.arr.Load(); a != nil {
+		for _, l := range a.ls[s.lo:s.hi] {
+			if l.removed.Load() == 0 {
+				l.removed.Store(seq)
+				e.ids.release(l.id)
 			}
 		}
-		return -1
-	})
-	if removed != nil {
-		e.emitRemoved(event, removed)
 	}
+	s.arr.Store(nil)
+	s.n.Store(0)
 }
 
 func (e *Emitter) emitRemoved(event string, l *listener) {
-	if len(e.snapshot(EventRemoveListener)) > 0 {
+	if e.has(EventRemoveListener) {
 		e.Emit(EventRemoveListener, event, l.fn, l.id)
 	}
 }
 
-// RemoveAllListeners removes every listener of the named events, or of all
-// events when none is named. As in Node, each event's listeners go newest
-// first, and with no names the 'removeListener' listeners go last, so they
-// see every other removal. The listeners removed are those present when
-// the call began; with no names, the emitter is empty afterwards, even of
-// listeners that 'removeListener' listeners added meanwhile (Node resets
-// its table at the end).
+// RemoveAllListeners removes every listener of the named events, in turn,
+// or of all events when none is named. An event loses the listeners it has
+// when its turn comes, last to first in call order, each followed by its
+// 'removeListener' emission; listeners that 'removeListener' listeners add
+// meanwhile stay. With no names, the 'removeListener' listeners go last, so
+// that they see every other removal, and then the emitter is emptied of
+// everything, including listeners added meanwhile (Node resets its table).
+// A 'removeListener' listener that panics ends the call there, as a throw
+// does in Node.
 func (e *Emitter) RemoveAllListeners(events ...string) {
-	if len(events) == 0 {
-		if len(e.snapshot(EventRemoveListener)) > 0 {
-			for _, name := range e.EventNames() {
-				if name != EventRemoveListener {
-					e.removeAll(name)
-				}
-			}
-			e.removeAll(EventRemoveListener)
-		}
-		e.mu.Lock()
-		e.reg.Store(nil)
-		e.mu.Unlock()
-		return
-	}
 	for _, name := range events {
 		e.removeAll(name)
 	}
+	if len(events) > 0 {
+		return
+	}
+	if e.has(EventRemoveListener) {
+		for _, name := range e.EventNames() {
+			if name != EventRemoveListener {
+				e.removeAll(name)
+			}
+		}
+		e.removeAll(EventRemoveListener)
+	}
+	e.mu.Lock()
+	seq := e.seq.Load() + 1
+	for _, s := range e.reg.slots() {
+		e.dropLocked(s, seq)
+	}
+	e.reg.clear()
+	e.seq.Store(seq)
+	e.mu.Unlock()
 }
 
 func (e *Emitter) removeAll(event string) {
-	if len(e.snapshot(EventRemoveListener)) == 0 {
+	if !e.has(EventRemoveListener) {
 		e.mu.Lock()
-		if s := e.registry().slots[event]; s != nil {
-			s.list.Store(new([]*listener))
-			e.dropSlotLocked(event)
+		if s := e.reg.lookup(event); s != nil {
+			seq := e.seq.Load() + 1
+			e.dropLocked(s, seq)
+			e.reg.delete(s)
+			e.seq.Store(seq)
 		}
 		e.mu.Unlock()
 		return
 	}
-	// Node walks the array it found, newest first by index, while the
-	// 'removeListener' listeners may change that array in place (or make
-	// Node let go of it, freezing it). Walk the same way.
-	e.mu.Lock()
-	s := e.registry().slots[event]
-	if s == nil {
-		e.mu.Unlock()
-		return
-	}
-	ls, arr := *s.list.Load(), s.arr
-	e.mu.Unlock()
-	if arr == nil {
-		for _, l := range ls {
-			e.removeEntry(event, l)
-		}
-		return
-	}
-	for i := len(ls) - 1; i >= 0; i-- {
-		e.mu.Lock()
-		cur := arr.ls
-		e.mu.Unlock()
-		if i < len(cur) { // Node throws ERR_INVALID_ARG_TYPE past the end
-			e.removeEntry(event, cur[i])
+	// Node walks its live array by index while the 'removeListener'
+	// listeners may change it (see the porting guide); Go removes the
+	// listeners the event had when its turn came.
+	v := e.view(event)
+	for i := len(v.ls) - 1; i >= 0; i-- {
+		if l := v.ls[i]; v.holds(l) {
+			e.removeEntry(l)
 		}
 	}
 }
@@ -418,15 +293,19 @@ func (e *Emitter) Emit(event string, args ...any) bool {
 	if event == EventError {
 		e.monitorError(args)
 	}
-	ls := e.snapshot(event)
-	for _, l := range ls {
-		e.call(event, l, args)
+	v := e.view(event)
+	had := false
+	for _, l := range v.ls {
+		if v.holds(l) {
+			had = true
+			e.call(l, args)
+		}
 	}
 	delivered := false
 	if e.nsubs.Load() != 0 {
 		delivered = e.publish(event, args)
 	}
-	if len(ls) > 0 || delivered {
+	if had || delivered {
 		return true
 	}
 	if event == EventError {
@@ -449,8 +328,8 @@ func (e *Emitter) monitorError(args []any) { e.Emit(ErrorMonitor, args...) }
 // one (Node throws the same).
 func unhandled(args []any) { panic(errorOf(args)) }
 
-func (e *Emitter) call(event string, l *listener, args []any) {
-	if l.once && !e.claimOnce(event, l) {
+func (e *Emitter) call(l *listener, args []any) {
+	if l.once && !e.claimOnce(l) {
 		return
 	}
 	l.fn(args...)
@@ -461,7 +340,7 @@ func (e *Emitter) call(event string, l *listener, args []any) {
 // As in Node, where the once wrapper marks itself fired only after its
 // removal returns, a 'removeListener' listener that panics leaves l
 // unfired (though removed): an emit already holding l may still run it.
-func (e *Emitter) claimOnce(event string, l *listener) bool {
+func (e *Emitter) claimOnce(l *listener) bool {
 	if !l.fired.CompareAndSwap(false, true) {
 		return false
 	}
@@ -471,23 +350,27 @@ func (e *Emitter) claimOnce(event string, l *listener) bool {
 			l.fired.Store(false)
 		}
 	}()
-	e.removeEntry(event, l)
+	e.removeEntry(l)
 	removed = true
 	return true
 }
 
 // ListenerCount returns the number of listeners of event.
-func (e *Emitter) ListenerCount(event string) int { return len(e.snapshot(event)) }
+func (e *Emitter) ListenerCount(event string) int {
+	if s := e.reg.lookup(event); s != nil {
+		return int(s.n.Load())
+	}
+	return 0
+}
 
 // Listeners returns a copy of event's listeners, in call order.
 func (e *Emitter) Listeners(event string) []Listener {
-	ls := e.snapshot(event)
-	if len(ls) == 0 {
-		return nil
-	}
-	fns := make([]Listener, len(ls))
-	for i, l := range ls {
-		fns[i] = l.fn
+	var fns []Listener
+	v := e.view(event)
+	for _, l := range v.ls {
+		if v.holds(l) {
+			fns = append(fns, l.fn)
+		}
 	}
 	return fns
 }
@@ -497,16 +380,23 @@ func (e *Emitter) Listeners(event string) []Listener {
 // order): names that are array indexes ("0", "1", …) come first in
 // ascending order, and ErrorMonitor, a Symbol in Node, comes last.
 func (e *Emitter) EventNames() []string {
-	names := e.registry().names
-	if len(names) == 0 {
+	e.mu.Lock()
+	all := e.reg.slots()
+	e.mu.Unlock()
+	if len(all) == 0 {
 		return nil
 	}
-	return append([]string(nil), names...)
+	slices.SortFunc(all, nodeOrder)
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.name
+	}
+	return names
 }
 
 // SetMaxListeners sets the listener count per event above which the emitter
-// warns (see SetWarningHandler). Zero means no limit. A negative n is
-// refused with ErrOutOfRange.
+// warns (see MaxListenersExceededWarning). Zero means no limit. A negative
+// n is refused with ErrOutOfRange.
 func (e *Emitter) SetMaxListeners(n int) error {
 	if n < 0 {
 		return ErrOutOfRange

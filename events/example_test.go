@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/tlsemit/tlsemit/events"
 )
@@ -64,14 +63,12 @@ func ExampleEmitter_Emit_error() {
 
 func ExampleOnce() {
 	var e events.Emitter
-	go func() {
-		for e.ListenerCount("listening") == 0 {
-			runtime.Gosched()
-		}
-		e.Emit("listening", 8443)
-	}()
-	args, err := events.Once(context.Background(), &e, "listening")
-	fmt.Println(args, err)
+	// Once adds its listeners before it returns: an emission that follows,
+	// from this goroutine or another, is not missed.
+	listening := events.Once(context.Background(), &e, "listening")
+	go e.Emit("listening", 8443)
+	r := <-listening
+	fmt.Println(r.Args, r.Err)
 	// Output:
 	// [8443] <nil>
 }
@@ -105,4 +102,17 @@ func ExampleSetWarningHandler() {
 	}
 	// Output:
 	// warning: data 3
+}
+
+func ExampleEmitter_SetWarningHandler() {
+	var e events.Emitter
+	e.SetMaxListeners(1)
+	// This emitter's warnings go here; without a handler they are discarded.
+	e.SetWarningHandler(func(w *events.MaxListenersExceededWarning) {
+		fmt.Println("possible leak:", w.Event, w.Count)
+	})
+	e.On("data", func(...any) {})
+	e.On("data", func(...any) {})
+	// Output:
+	// possible leak: data 2
 }

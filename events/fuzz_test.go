@@ -192,10 +192,10 @@ func (m *model) removeAll(names ...string) {
 		}
 		return
 	}
-	// Newest first; the listeners called meanwhile ('removeListener'
-	// recorders) change nothing.
-	for l := m.lists[ev]; len(l) > 0; l = m.lists[ev] {
-		m.remove(ev, l[len(l)-1].tag)
+	// The listeners the event has now, last to first.
+	list := m.lists[ev]
+	for i := len(list) - 1; i >= 0; i-- {
+		m.remove(ev, list[i].tag)
 	}
 }
 

@@ -44,6 +44,8 @@ type Subscription struct {
 // emission ends the subscription with that error, unless pattern is
 // "error" itself: the events already buffered are still delivered, then C
 // is closed and Err reports it. The subscription also ends when ctx does.
+// The "error" listener it adds for this does not count toward the
+// max-listener warning: the application did not add it.
 //
 // Matching and dispatch go through github.com/olebedev/emitter; callback
 // listeners never do, so a subscription costs Emit nothing until one
@@ -55,7 +57,7 @@ func On(ctx context.Context, e *Emitter, pattern string, buffer int) *Subscripti
 	c := make(chan Event, buffer)
 	s := &Subscription{C: c, c: c, e: e, pattern: pattern}
 	if pattern != EventError {
-		s.errID = e.On(EventError, func(args ...any) { s.end(errorOf(args)) })
+		s.errID = e.add(EventError, func(args ...any) { s.end(errorOf(args)) }, addInternal)
 	}
 	e.bus0().subscribe(s)
 	// end reads stop under mu, so an AfterFunc that fires at once (ctx

@@ -52,12 +52,20 @@ function run(ops) {
   let depth = 0;
   let adds = 0;
   const errorTables = [];
+  // removeAllListeners calls in progress that walk a listener array by
+  // index (they do when 'removeListener' listeners exist). A listener array
+  // changed under the walk, other than by appending, makes Node skip,
+  // repeat or throw (ERR_INVALID_ARG_TYPE); Go removes the listeners the
+  // event had when the walk began. Flag it: the generator must avoid it.
+  let walking = 0;
+  const changesUnderWalk = new Set(['prepend', 'prependOnce', 'off', 'removeAll', 'emit']);
   process.emitWarning = (w) => {
     if (w && w.name === 'MaxListenersExceededWarning') trace.push(`warn ${fmtVal(w.type)} ${w.count}`);
   };
 
   const exec = (op) => {
     if (trace.length > MAX_TRACE) return;
+    if (walking > 0 && changesUnderWalk.has(op.op)) trace.push(`quirk: ${op.op} during a removeAllListeners walk`);
     if (op.op === 'emit') return execOp(op);
     try {
       execOp(op);
@@ -74,6 +82,9 @@ function run(ops) {
         const label = n === 1 ? op.name : `${op.name}.${n}`;
         const fn = function(...args) {
           trace.push(`${label}:${unev(op.event)}(${args.map(fmtVal).join(',')})`);
+          if (walking > 0 && (op.op === 'once' || op.op === 'prependOnce')) {
+            trace.push('quirk: a once listener removed itself during a removeAllListeners walk');
+          }
           if (depth < MAX_DEPTH) {
             depth++;
             try {
@@ -82,7 +93,8 @@ function run(ops) {
               depth--;
             }
           }
-          if (op.event === '$monitor' && errorTables.length && e._events !== errorTables[errorTables.length - 1]) {
+          const stale = errorTables[errorTables.length - 1];
+          if (op.event === '$monitor' && stale && e._events !== stale && stale.error !== e._events.error) {
             // Node's emit('error') looks for 'error' listeners in the table
             // it read before the monitors ran; removeAllListeners() or the
             // last removal replaces that table, so Node then sees stale
@@ -103,10 +115,17 @@ function run(ops) {
         if (list && list.length) e.removeListener(ev(op.event), list[list.length - 1]);
         break;
       }
-      case 'removeAll':
-        if (op.events) e.removeAllListeners(...op.events.map(ev));
-        else e.removeAllListeners();
+      case 'removeAll': {
+        const walks = e.listenerCount('removeListener') > 0;
+        if (walks) walking++;
+        try {
+          if (op.events) e.removeAllListeners(...op.events.map(ev));
+          else e.removeAllListeners();
+        } finally {
+          if (walks) walking--;
+        }
         break;
+      }
       case 'emit': {
         const args = (op.args || []).map((a) => (typeof a === 'string' && a.startsWith('!err:') ? new Error(a.slice(5)) : a));
         errorTables.push(e._events);

@@ -3,7 +3,9 @@
 // alternation. `make bench` runs it from the repository's root.
 //
 // Rows:
-//   - events: Emit against olebedev/emitter and Node's EventEmitter;
+//   - events: Emit against olebedev/emitter and Node's EventEmitter, and
+//     registration at scale (100,000 listeners or names) against Node's,
+//     with its growth from 10,000;
 //   - handshakes: server CPU per full TLS 1.3 handshake of tlsserver with an
 //     'OCSPRequest' listener answering from memory, against plain
 //     crypto/tls serving a static staple, and against Node's tls.Server with
@@ -39,6 +41,7 @@ func main() {
 	concurrency := flag.Int("c", 8, "concurrent handshakes")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	handshakesOnly := flag.Bool("handshakes-only", false, "measure only the server CPU per handshake (the process rows), not the go test benchmarks")
+	eventsOnly := flag.Bool("events", false, "only the events rows (no handshakes, no tlsserver or ocspfetch benchmarks)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *serveName != "" {
@@ -50,22 +53,26 @@ func main() {
 	haveNode := exec.Command("node", "--version").Run() == nil
 	fmt.Printf("tlsemit benchmark table: %s, %d cores, %s/%s, %s\n",
 		time.Now().UTC().Format(time.DateOnly), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Println("command: make bench")
+	command := "make bench"
+	switch {
+	case *eventsOnly:
+		command = "go run ./internal/cmd/benchtable -events"
+	case *handshakesOnly:
+		command = "go run ./internal/cmd/benchtable -handshakes-only"
+	}
+	fmt.Println("command:", command)
 	fmt.Println()
 
-	t := &table{}
+	t := &table{eventsOnly: *eventsOnly}
 	if !*handshakesOnly {
-		if err := t.goBenchmarks(*benchtime); err != nil {
+		if err := t.goBenchmarks(*benchtime, haveNode); err != nil {
 			log.Fatal(err)
 		}
 	}
-	if haveNode && !*handshakesOnly {
-		if err := t.nodeEvents(); err != nil {
+	if !*eventsOnly {
+		if err := t.handshakeCPU(*n, *rounds, *concurrency, haveNode); err != nil {
 			log.Fatal(err)
 		}
-	}
-	if err := t.handshakeCPU(*n, *rounds, *concurrency, haveNode); err != nil {
-		log.Fatal(err)
 	}
 	t.print(os.Stdout)
 }

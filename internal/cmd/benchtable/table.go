@@ -30,8 +30,9 @@ func median(xs []float64) float64 {
 }
 
 type table struct {
-	m     map[string]*measurement
-	order []string
+	m          map[string]*measurement
+	order      []string
+	eventsOnly bool // only the events package and rows
 }
 
 func (t *table) add(name string, ns, allocs, bytes float64) {
@@ -52,13 +53,19 @@ func (t *table) add(name string, ns, allocs, bytes float64) {
 }
 
 // goBenchmarks runs the Go benchmarks of the comparison rows in rounds,
-// one run of each per round, so that A and B alternate.
-func (t *table) goBenchmarks(benchtime string) error {
+// one run of each per round, so that A and B alternate; with withNode,
+// Node's EventEmitter loop runs right after the events package in each
+// round, so that the Go and Node figures of a row come from the same
+// minutes of a shared machine.
+func (t *table) goBenchmarks(benchtime string, withNode bool) error {
 	pkgs := []struct{ pkg, pattern string }{
 		{"./events/", "."},
 		{"./ocspfetch/", "."},
 		{"./tlsserver/", "."},
 		{"./fleet/", "."}, // skipped (rows not measured) without redis-server
+	}
+	if t.eventsOnly {
+		pkgs = pkgs[:1]
 	}
 	for round := range 3 {
 		for _, p := range pkgs {
@@ -71,6 +78,11 @@ func (t *table) goBenchmarks(benchtime string) error {
 				return fmt.Errorf("go test -bench %s: %v\n%s", p.pkg, err, out)
 			}
 			t.parseGo(bytes.NewReader(out))
+			if p.pkg == "./events/" && withNode {
+				if err := t.nodeEvents(); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -112,23 +124,22 @@ func (t *table) parseGo(r io.Reader) {
 	}
 }
 
-// nodeEvents runs Node's EventEmitter loop, which prints lines
+// nodeEvents runs Node's EventEmitter loop once, which prints lines
 // "BenchmarkNode... <ns>".
 func (t *table) nodeEvents() error {
-	for range 3 {
-		out, err := exec.Command("node", "events/testdata/bench.js").Output()
-		if err != nil {
-			return fmt.Errorf("node events/testdata/bench.js: %v", err)
+	fmt.Fprintln(os.Stderr, "node events/testdata/bench.js")
+	out, err := exec.Command("node", "events/testdata/bench.js").Output()
+	if err != nil {
+		return fmt.Errorf("node events/testdata/bench.js: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkNode") {
+			continue
 		}
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkNode") {
-				continue
-			}
-			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-				t.add(f[0], v, -1, -1)
-			}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			t.add(f[0], v, -1, -1)
 		}
 	}
 	return nil
@@ -208,6 +219,14 @@ var rows = []row{
 	{"events", "Emit, 1 listener: olebedev slower by", "BenchmarkEmit1Listener0Args", "BenchmarkOlebedevEmit1Listener0Args", 20, true, -1},
 	{"events", "Emit, 1 listener, 2 args: olebedev slower by", "BenchmarkEmit1Listener2Args", "BenchmarkOlebedevEmit1Listener2Args", 20, true, -1},
 	{"events", "Emit, 10 listeners: olebedev slower by", "BenchmarkEmit10Listeners", "BenchmarkOlebedevEmit10Listeners", 0, true, -1},
+	{"events", "on('x') × 100,000 vs Node", "BenchmarkScaleOnOneEvent/n=100000", "BenchmarkNodeScaleOnOneEvent/n=100000", 3, false, -1},
+	{"events", "on(name) × 100,000 distinct names vs Node", "BenchmarkScaleDistinctNames/n=100000", "BenchmarkNodeScaleDistinctNames/n=100000", 3, false, -1},
+	{"events", "remove newest-first × 100,000 vs Node", "BenchmarkScaleOffNewestFirst/n=100000", "BenchmarkNodeScaleOffNewestFirst/n=100000", 3, false, -1},
+	{"events", "once('reply:'+i), emit, 100,000 ids vs Node", "BenchmarkScaleOnceReply/n=100000", "BenchmarkNodeScaleOnceReply/n=100000", 3, false, -1},
+	{"events", "on('x'): 100,000 vs 10,000 (linear 10)", "BenchmarkScaleOnOneEvent/n=100000", "BenchmarkScaleOnOneEvent/n=10000", 25, false, -1},
+	{"events", "distinct names: 100,000 vs 10,000", "BenchmarkScaleDistinctNames/n=100000", "BenchmarkScaleDistinctNames/n=10000", 25, false, -1},
+	{"events", "remove newest-first: 100,000 vs 10,000", "BenchmarkScaleOffNewestFirst/n=100000", "BenchmarkScaleOffNewestFirst/n=10000", 25, false, -1},
+	{"events", "once('reply:'+i), emit: 100,000 vs 10,000", "BenchmarkScaleOnceReply/n=100000", "BenchmarkScaleOnceReply/n=10000", 25, false, -1},
 	{"tlsserver", "server CPU/handshake (process) vs crypto/tls + static staple", "HandshakeCPU/tlsserver", "HandshakeCPU/crypto/tls", 1.03, false, -1},
 	{"tlsserver", "server CPU/handshake (process) vs Node tls.Server", "HandshakeCPU/tlsserver", "HandshakeCPU/node", 0.6, false, -1},
 	{"tlsserver", "server CPU/handshake (process), OTel SDK installed, vs crypto/tls", "HandshakeCPU/tlsserver+otel", "HandshakeCPU/crypto/tls", 0, false, -1},
@@ -225,6 +244,9 @@ func (t *table) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "group\tcomparison (A vs B)\tA\tB\tratio\ttarget\tA allocs/op\tmet\t")
 	for _, r := range rows {
+		if t.eventsOnly && r.group != "events" {
+			continue
+		}
 		a, b := t.m[r.a], t.m[r.b]
 		if a == nil || (r.b != "" && b == nil) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\t-\t-\tnot measured\t\n", r.group, r.label, status(a), status(b))
