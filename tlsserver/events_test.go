@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsemit/tlsemit/events"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
@@ -178,5 +179,38 @@ func TestForgedEmissionsReported(t *testing.T) {
 	srv.Emit(tlsserver.EventError, 42)
 	if !strings.Contains(logged.String(), "ERR_INVALID_ARG_TYPE") {
 		t.Fatalf("forged 'error' not logged: %q", logged.String())
+	}
+}
+
+// The max-listener warning of a server goes to Options.Logger, the one
+// place the application told tlsserver to write; without a Logger it goes
+// where the events package sends it (nowhere, unless the application set
+// a process-wide handler).
+func TestMaxListenersWarningToLogger(t *testing.T) {
+	var logged bytes.Buffer // the warning comes on the goroutine that adds the listener
+	srv, err := tlsserver.New(tlsserver.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for range 11 {
+		srv.OnSecureConnection(func(*tls.Conn) {})
+	}
+	if !strings.Contains(logged.String(), "MaxListenersExceededWarning") || !strings.Contains(logged.String(), "secureConnection") {
+		t.Fatalf("the 11th listener's warning did not reach the Logger:\n%s", logged.String())
+	}
+	quiet, err := tlsserver.New(tlsserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	var got []string
+	prev := events.SetWarningHandler(func(w *events.MaxListenersExceededWarning) { got = append(got, w.Event) })
+	defer events.SetWarningHandler(prev)
+	for range 11 {
+		quiet.OnSecureConnection(func(*tls.Conn) {})
+	}
+	if len(got) != 1 || got[0] != tlsserver.EventSecureConnection {
+		t.Fatalf("without a Logger the warning should reach the process-wide handler once: %v", got)
 	}
 }

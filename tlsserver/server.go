@@ -83,9 +83,11 @@ type Options struct {
 	// can wait for Listener's Accept (see Server.Listener). Zero means
 	// DefaultBacklog (Node's 511).
 	Backlog int
-	// Logger receives the failures that have no listener to go to. Nil
-	// discards them: a library does not write to the process's log
-	// uninvited.
+	// Logger receives the failures that have no listener to go to, and
+	// the server's max-listener warnings (Node prints those to stderr;
+	// Server.SetWarningHandler overrides it). Nil discards the failures and
+	// leaves the warnings to events.SetWarningHandler: a library does not
+	// write to the process's log uninvited.
 	Logger *slog.Logger
 	// MeterProvider receives the server's OpenTelemetry metrics
 	// (handshakes by outcome and TLS version, their duration, the
@@ -166,6 +168,8 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	} else {
+		s.SetWarningHandler(func(w *events.MaxListenersExceededWarning) { s.log.Warn(w.Error(), "event", w.Event, "count", w.Count) })
 	}
 	k := make([]byte, 48)
 	if _, err := rand.Read(k); err != nil {
