@@ -56,11 +56,16 @@ func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (stop fun
 		r = newRotator(f)
 		f.rot = r
 	}
+	// Registered under f.mu, so that a loop retiring r for want of servers
+	// cannot miss this one.
+	r.mu.Lock()
+	r.servers[srv] = struct{}{}
+	r.mu.Unlock()
 	f.mu.Unlock()
 	if fresh {
 		r.sync(ctx, f.now())
 	}
-	r.add(srv)
+	r.give(srv)
 	if fresh && !f.goTracked(r.loop) {
 		return nil, ErrClosed
 	}
@@ -317,11 +322,11 @@ func (r *rotator) install(now time.Time) {
 	}
 }
 
-func (r *rotator) add(srv *tlsserver.Server) {
+// give installs the current keys on srv, a server just registered. (It
+// leaves r.ring, what every server has, to install.)
+func (r *rotator) give(srv *tlsserver.Server) {
 	r.mu.Lock()
-	r.servers[srv] = struct{}{}
 	ring := r.ringAt(r.f.now())
-	r.ring = ring
 	r.mu.Unlock()
 	if err := srv.SetTicketKeys(ring...); err != nil {
 		r.f.log.Error("fleet: installing ticket keys", "err", err)
@@ -347,17 +352,18 @@ func (r *rotator) loop() {
 	defer t.Stop()
 	<-t.C
 	for {
+		f.mu.Lock() // TicketKeys registers servers under it
 		r.mu.Lock()
 		n, synced := len(r.servers), r.synced
 		r.mu.Unlock()
 		if n == 0 {
-			f.mu.Lock()
 			if f.rot == r {
 				f.rot = nil
 			}
 			f.mu.Unlock()
 			return
 		}
+		f.mu.Unlock()
 		now := f.now()
 		poll := r.pollInterval()
 		if !synced {
