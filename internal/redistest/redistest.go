@@ -12,6 +12,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,8 +28,9 @@ type Server struct {
 	// Addr is host:port of the server.
 	Addr string
 
-	dir  string
-	port int
+	dir     string
+	port    int
+	cluster bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -50,16 +52,66 @@ func Start(t testing.TB) *Server {
 }
 
 // Run starts redis-server with its files in dir. Stop ends it.
-func Run(dir string) (*Server, error) {
+func Run(dir string) (*Server, error) { return run(dir, false) }
+
+func run(dir string, cluster bool) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	s := &Server{dir: dir, port: port, cluster: cluster, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// StartCluster runs a Redis Cluster of n primaries (no replicas) for the
+// rest of the test, its 16,384 hash slots split evenly, and returns the
+// nodes' addresses once the cluster is ok.
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	testenv.RequireTool(t, "redis-server")
+	var addrs []string
+	var clients []*redis.Client
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		s, err := run(t.TempDir(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		addrs = append(addrs, s.Addr)
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+		clients = append(clients, c)
+		lo, hi := i*16384/n, (i+1)*16384/n-1
+		if err := c.Do(context.Background(), "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE: %v", err)
+		}
+	}
+	for _, c := range clients[1:] {
+		if err := c.ClusterMeet(context.Background(), "127.0.0.1", clients[0].Options().Addr[len("127.0.0.1:"):]).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER MEET: %v", err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, c := range clients {
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster not ok within 20s: %v\n%s", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }
 
 // Client returns a new client of s, closed when the test ends. Its
@@ -79,10 +131,13 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 
 func (s *Server) start() error {
 	// No RDB snapshots, no AOF, nothing outside dir.
-	cmd := exec.Command("redis-server",
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
+		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+	}
+	cmd := exec.Command("redis-server", args...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = lockedWriter{&s.mu, out}, lockedWriter{&s.mu, out}
 	// If this process dies, so does the server: no orphans.
