@@ -26,7 +26,7 @@ func TestMetricsResponderOutage(t *testing.T) {
 	if res := request(t, f, leaf.DER, leaf.Issuer.DER); res.der == nil {
 		t.Fatalf("cold: %v", res.err)
 	}
-	attrs := []string{"tlsemit.certificate.name=localhost", "tlsemit.certificate.serial=" + leaf.SerialHex()}
+	attrs := []string{"tlsemit.certificate.name=localhost", "tlsemit.certificate.serial=" + leaf.Serial()}
 	s := m.Collect(t)
 	age0, _ := s.Gauge("tlsemit.ocsp.staple.age", attrs...)
 	left0, ok := s.Gauge("tlsemit.ocsp.staple.time_left", attrs...)
@@ -70,7 +70,7 @@ func TestMetricsResponderOutage(t *testing.T) {
 		t.Errorf("the outage is not the last error: %v (%d failures)", c.LastError, c.Failures)
 	case !c.NextRefresh.After(clk.Now()) || c.NextRefresh.After(clk.Now().Add(DefaultMinRetryDelay)):
 		t.Errorf("next refresh %v, want a retry within %v of %v", c.NextRefresh, DefaultMinRetryDelay, clk.Now())
-	case c.ResponderURL != p.r.URL || c.Serial != leaf.SerialHex() || len(c.Names) == 0 || c.Names[0] != "localhost":
+	case c.ResponderURL != p.r.URL || c.Serial != leaf.Serial() || len(c.Names) == 0 || c.Names[0] != "localhost":
 		t.Errorf("identity: %+v", c)
 	}
 }

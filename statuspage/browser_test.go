@@ -177,10 +177,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 		{sc.revoked, "revoked", ">Revoked<", "certificate revoked"},
 		{sc.out, "none", ">none<", "responder unreachable"},
 	} {
-		row, ok := rows[c.leaf.SerialHex()]
+		row, ok := rows[c.leaf.Serial()]
 		name := c.leaf.Cert.DNSNames[0]
 		if !ok {
-			t.Errorf("no row for %s (serial %s) in the rendered page:\n%s", name, c.leaf.SerialHex(), dom)
+			t.Errorf("no row for %s (serial %s) in the rendered page:\n%s", name, c.leaf.Serial(), dom)
 			continue
 		}
 		if row[0] != c.status || !strings.Contains(row[1], c.text) || !strings.Contains(row[1], name) {
@@ -194,7 +194,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if len(rows) != 3 {
 		t.Errorf("%d certificate rows, want 3", len(rows))
 	}
-	good := rows[sc.good.SerialHex()][1]
+	good := rows[sc.good.Serial()][1]
 	for _, want := range []string{"<b>yes</b>", `>in 5`} { // Must-Staple; NextUpdate about an hour ahead (-nmin 60)
 		if !strings.Contains(good, want) {
 			t.Errorf("good row lacks %q:\n%s", want, good)
@@ -300,14 +300,14 @@ func checkJSON(t *testing.T, sc *scene) {
 	for i, c := range p.Fetchers[0].Certificates {
 		bySerial[c.Serial] = i
 	}
-	g := p.Fetchers[0].Certificates[bySerial[sc.good.SerialHex()]]
+	g := p.Fetchers[0].Certificates[bySerial[sc.good.Serial()]]
 	if g.Status != "good" || !g.Stapled || g.NextUpdate == nil || g.Age == nil || *g.Age < 0 || g.NextRefresh == nil || !g.MustStaple {
 		t.Errorf("good: %+v", g)
 	}
-	if o := p.Fetchers[0].Certificates[bySerial[sc.out.SerialHex()]]; o.Status != "none" || !strings.Contains(o.LastError, "unreachable") || o.Age != nil {
+	if o := p.Fetchers[0].Certificates[bySerial[sc.out.Serial()]]; o.Status != "none" || !strings.Contains(o.LastError, "unreachable") || o.Age != nil {
 		t.Errorf("outage: %+v", o)
 	}
-	if r := p.Fetchers[0].Certificates[bySerial[sc.revoked.SerialHex()]]; r.Status != "revoked" || r.Stapled {
+	if r := p.Fetchers[0].Certificates[bySerial[sc.revoked.Serial()]]; r.Status != "revoked" || r.Stapled {
 		t.Errorf("revoked: %+v", r)
 	}
 }

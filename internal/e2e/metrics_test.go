@@ -51,7 +51,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	s := newStapling(t, f, good, map[string]*testpki.Leaf{"revoked.test": revoked, "down.test": down},
 		func(o *tlsserver.Options) { o.MeterProvider = m.Provider })
 	cas := map[string]*testpki.CA{ca.Name: ca}
-	goodAttrs := []string{"tlsemit.certificate.name=localhost", "tlsemit.certificate.serial=" + good.SerialHex()}
+	goodAttrs := []string{"tlsemit.certificate.name=localhost", "tlsemit.certificate.serial=" + good.Serial()}
 
 	// Cold: the Fetcher asks the responder within the handshake.
 	checkStaple(t, dial(t, s.port, "localhost", ca.Pool()), cas)

@@ -318,6 +318,10 @@ func (l *Leaf) SerialHex() string {
 	return s
 }
 
+// Serial returns the serial number as ocspfetch and the status page show
+// it: upper-case hex without SerialHex's padding to whole bytes.
+func (l *Leaf) Serial() string { return strings.ToUpper(l.Cert.SerialNumber.Text(16)) }
+
 // CertPEM returns the PEM encoding of der.
 func CertPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
