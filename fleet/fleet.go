@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -118,10 +119,10 @@ func New(opts Options) (*Fleet, error) {
 	}
 	f := &Fleet{
 		rdb:      opts.Redis,
-		prefix:   cmpOr(opts.Prefix, DefaultPrefix),
-		ttl:      cmpOr(opts.SessionTTL, DefaultSessionTTL),
-		period:   cmpOr(opts.TicketKeyPeriod, DefaultTicketKeyPeriod),
-		life:     cmpOr(opts.TicketLifetime, DefaultTicketLifetime),
+		prefix:   cmp.Or(opts.Prefix, DefaultPrefix),
+		ttl:      cmp.Or(opts.SessionTTL, DefaultSessionTTL),
+		period:   cmp.Or(opts.TicketKeyPeriod, DefaultTicketKeyPeriod),
+		life:     cmp.Or(opts.TicketLifetime, DefaultTicketLifetime),
 		log:      opts.Logger,
 		now:      time.Now,
 		detaches: make(map[uint64]func()),
@@ -145,14 +146,6 @@ func New(opts Options) (*Fleet, error) {
 	f.sessions.feature, f.tickets.feature, f.staples.feature = "sessions", "ticket_keys", "staples"
 	f.metrics = newMetrics(opts.MeterProvider)
 	return f, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // honoursDeadlines reports whether the client applies context deadlines to
@@ -237,15 +230,6 @@ func (f *Fleet) goTracked(fn func()) bool {
 		fn()
 	}()
 	return true
-}
-
-func (f *Fleet) isClosed() bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // health tracks whether a feature's Redis calls work. While they fail,

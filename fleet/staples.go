@@ -50,20 +50,16 @@ type stapleStore struct {
 // lives, so that a replaced certificate's key is forgotten.
 const seenFor = 30 * 24 * time.Hour
 
-// saw records that this member has the response der under key, and
-// reports whether it is newer than any it had: read from Redis, that is a
-// staple another member fetched.
-func (s *stapleStore) saw(key string, der []byte) bool {
-	r, err := ocsp.ParseResponse(der, nil)
-	if err != nil {
-		return false
-	}
+// saw records that this member has a response under key produced at
+// thisUpdate, and reports whether it is newer than any it had: read from
+// Redis, that is a staple another member fetched.
+func (s *stapleStore) saw(key string, thisUpdate time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !r.ThisUpdate.After(s.seen[key]) {
+	if !thisUpdate.After(s.seen[key]) {
 		return false
 	}
-	s.seen[key] = r.ThisUpdate
+	s.seen[key] = thisUpdate
 	if len(s.seen) > 2*max(s.pruned, 512) {
 		for k, t := range s.seen {
 			if time.Since(t) > seenFor {
@@ -103,7 +99,7 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 		f.junk(&f.staples, name, errors.New("value too large"))
 		return nil, ocspfetch.ErrCacheMiss
 	}
-	if s.saw(key, val) {
+	if r, err := ocsp.ParseResponse(val, nil); err == nil && s.saw(key, r.ThisUpdate) {
 		f.metrics.adopted.Add(ctx, 1, f.metrics.none...)
 	}
 	return val, nil
@@ -116,13 +112,17 @@ func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
 		return errSkipped
 	}
 	ttl := stapleTTLWithoutNextUpdate
-	if r, err := ocsp.ParseResponse(der, nil); err == nil && !r.NextUpdate.IsZero() {
-		ttl = time.Until(r.NextUpdate)
+	if r, err := ocsp.ParseResponse(der, nil); err == nil {
+		if !r.NextUpdate.IsZero() {
+			ttl = time.Until(r.NextUpdate)
+		}
+		if ttl > 0 {
+			s.saw(key, r.ThisUpdate)
+		}
 	}
 	if ttl <= 0 {
 		return nil // nothing worth sharing
 	}
-	s.saw(key, der)
 	_, err := do(f, &f.staples, "SET", func(opCtx context.Context) (string, error) {
 		ctx, cancel := mergeDone(opCtx, ctx)
 		defer cancel()

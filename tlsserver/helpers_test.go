@@ -3,7 +3,6 @@ package tlsserver_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"sync"
@@ -208,13 +207,4 @@ func renameExt(b []byte, from, to uint16) {
 		}
 		i += 4 + n
 	}
-}
-
-func mustParse(t testing.TB, der []byte) *x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -521,8 +521,6 @@ func errorCode(err error) string {
 	return "other:" + err.Error()
 }
 
-func str(s string) *string { return &s }
-
 func differentialScenarios() []scenario {
 	v12 := clientOpts{RequestOCSP: true, MaxVersion: "TLSv1.2"}
 	v13 := clientOpts{RequestOCSP: true}

@@ -86,7 +86,7 @@ func match(set attribute.Set, want []string) bool {
 	for _, w := range want {
 		k, v, _ := strings.Cut(w, "=")
 		got, ok := set.Value(attribute.Key(k))
-		if !ok || got.Emit() != v {
+		if !ok || got.String() != v {
 			return false
 		}
 	}
