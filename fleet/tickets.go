@@ -64,8 +64,10 @@ func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (stop fun
 	f.mu.Unlock()
 	if fresh {
 		r.sync(ctx, f.now())
+		r.install(f.now()) // the first ring: srv is the only server
+	} else {
+		r.give(srv)
 	}
-	r.give(srv)
 	if fresh && !f.goTracked(r.loop) {
 		return nil, ErrClosed
 	}
