@@ -40,12 +40,40 @@ load:
 # the deadline with "context deadline exceeded" and no failing input
 # (golang/go#75804): that alone is reported, not failed. A failure that
 # writes a reproducer to testdata/fuzz fails the target.
+# After each target, its executions per second, from go test's own progress
+# lines: on average over the run, and at best over one of its 3-second
+# intervals (the count pauses while a new interesting input is minimized,
+# up to FUZZMINIMIZETIME each). A stalled target shows as a low best.
 FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS = \
 	./events:FuzzEmitterOps \
 	./ocspfetch:FuzzVerify \
 	./ocspfetch:FuzzResponderURL \
 	./tlsserver:FuzzServeConn
+
+# FUZZ_RATE reads go test -fuzz's progress lines ("fuzz: elapsed: 1m3s,
+# execs: 120000 (2000/sec), ...") and prints the target's rates.
+define FUZZ_RATE
+function secs(d,  t, n) {
+	t = 0
+	while (match(d, /^[0-9.]+[hms]/)) {
+		n = substr(d, 1, RLENGTH - 1) + 0
+		t += n * (substr(d, RLENGTH, 1) == "h" ? 3600 : substr(d, RLENGTH, 1) == "m" ? 60 : 1)
+		d = substr(d, RLENGTH + 1)
+	}
+	return t
+}
+/^fuzz: elapsed: .*, execs: [0-9]+ \([0-9]+\/sec\)/ {
+	split($$0, f, /[ ,()\/]+/)
+	el = secs(f[3]); execs = f[5]
+	if (f[6] + 0 > best) best = f[6] + 0
+}
+END {
+	if (execs == "") { printf "fuzz: %s: no executions reported\n", fn; exit }
+	printf "fuzz: %s: %d execs in %ds: %d/s on average, %d/s at best\n", fn, execs, el, (el > 0 ? execs / el : 0), best
+}
+endef
+export FUZZ_RATE
 
 fuzz:
 	@set -e; log=$$(mktemp); trap 'rm -f $$log $$log.rc' EXIT; \
@@ -55,6 +83,7 @@ fuzz:
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 		{ $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg \
 		  && echo 0 > $$log.rc || echo $$? > $$log.rc; } 2>&1 | tee $$log; \
+		awk -v fn=$$fn "$$FUZZ_RATE" $$log; \
 		if [ "$$(cat $$log.rc)" != 0 ]; then \
 			after=$$(ls $$dir 2>/dev/null | sort); \
 			if [ "$$before" = "$$after" ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input' $$log; then \

@@ -30,7 +30,8 @@ type handshakeState struct {
 // connection its own tls.Config only when a per-connection hook needs one:
 // a key log, the session store, or TLS 1.2 tickets (whose sessions record
 // the extended master secret, known only here, and whose 'OCSPRequest'
-// waits for the resumption decision).
+// waits for the resumption decision); or, for a client with no ALPN
+// protocol in common, one that refuses it.
 func (s *Server) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	c, ok := hello.Conn.(*serverConn)
 	if !ok {
@@ -41,6 +42,9 @@ func (s *Server) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, er
 	h.hello = hello
 	h.statusReq = slices.Contains(hello.Extensions, extStatusRequest)
 	h.vers = mutualVersion(base, hello.SupportedVersions)
+	if noProtocolInCommon(base.NextProtos, hello.SupportedProtos) {
+		return refuseALPN(base), nil
+	}
 	tls12Tickets := h.vers != tls.VersionTLS13 && !base.SessionTicketsDisabled
 	h.deferOCSP = tls12Tickets && c.ocsp.Len() > 0 && h.statusReq
 	ticket := tls12Tickets && slices.Contains(hello.Extensions, extSessionTicket)
@@ -60,6 +64,33 @@ func (s *Server) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, er
 	}
 	h.cfg = cfg
 	return cfg, nil
+}
+
+// noProtocolInCommon reports whether server and client both offer ALPN
+// protocols and share none, which Node refuses.
+func noProtocolInCommon(server, client []string) bool {
+	if len(server) == 0 || len(client) == 0 {
+		return false
+	}
+	for _, p := range client {
+		if slices.Contains(server, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// refuseALPN returns a config with which crypto/tls refuses the client with
+// a no_application_protocol alert, as Node does. crypto/tls refuses a
+// client with no protocol in common, except an "http/1.1" client of an
+// "h2" server, which it lets in without a protocol (go.dev/issue/46310).
+// The only protocol of the returned config is the empty name, which no
+// client can offer (RFC 7301), so that exception cannot apply.
+func refuseALPN(base *tls.Config) *tls.Config {
+	cfg := base.Clone()
+	cfg.GetConfigForClient = nil
+	cfg.NextProtos = []string{""}
+	return cfg
 }
 
 // mutualVersion predicts the version crypto/tls negotiates: the highest

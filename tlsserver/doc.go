@@ -97,7 +97,12 @@
 //
 // Errors carry Node's codes ([Code]): ECONNRESET for a client gone before
 // its handshake completed, ERR_SSL_HTTP_REQUEST for plain HTTP on the TLS
-// port, errno names for system call errors, ERR_TLS_HANDSHAKE_TIMEOUT, …
+// port, errno names for system call errors, ERR_TLS_HANDSHAKE_TIMEOUT,
+// ERR_SSL_NO_APPLICATION_PROTOCOL for a client with no ALPN protocol in
+// common (refused as Node refuses it, also an http/1.1 client of an
+// h2-only server), ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE, and for a
+// client certificate that does not verify the reason Node gives in
+// authorizationError (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
 //
 // The server emits 'error' only when an 'error' listener exists, else it
 // logs to Options.Logger: a network failure never panics through the

@@ -2,12 +2,15 @@ package tlsserver
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // Error is an error with a Node.js error code. The package's sentinel
@@ -42,10 +45,13 @@ func (e *Error) Is(target error) bool {
 }
 
 // Code returns the Node error code of err, as Node's err.code: the code of
-// the first *Error in err's chain; else the errno name of a system call
-// error ("ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", …), so an
-// error a listener passes to a callback keeps the code Node would give it;
-// else "ETIMEDOUT" for a deadline, "ENOTFOUND" for an unknown host; else "".
+// the first *Error in err's chain; else, from the first error in the chain
+// with a Code() string method, what that returns, when not empty (so the
+// errors of other packages, such as a hook's for VerifyConnection, keep
+// their codes); else the errno name of a system call error ("ECONNRESET",
+// "EPIPE", "ETIMEDOUT", "ECONNREFUSED", …), so an error a listener passes
+// to a callback keeps the code Node would give it; else "ETIMEDOUT" for a
+// deadline, "ENOTFOUND" for an unknown host; else "".
 func Code(err error) string {
 	if err == nil {
 		return ""
@@ -53,6 +59,12 @@ func Code(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	var coded interface{ Code() string }
+	if errors.As(err, &coded) {
+		if code := coded.Code(); code != "" {
+			return code
+		}
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
@@ -143,6 +155,20 @@ var (
 	// ErrTicketKeys: SetTicketKeys was given no key or a key of other than
 	// 48 bytes.
 	ErrTicketKeys = &Error{Code: "ERR_INVALID_ARG_VALUE", Msg: "ticket keys must be 48 bytes each"}
+	// ErrNoApplicationProtocol: client and server both offered ALPN
+	// protocols (Config.NextProtos) and share none. The client gets a
+	// no_application_protocol alert, as from Node, also when the server
+	// offers "h2" and the client only "http/1.1" (which crypto/tls alone
+	// would let in without a protocol). The wrapped cause is crypto/tls's
+	// error.
+	ErrNoApplicationProtocol = &Error{Code: "ERR_SSL_NO_APPLICATION_PROTOCOL", Msg: "no application protocol in common with the client"}
+	// ErrPeerDidNotReturnACertificate: Config.ClientAuth requires a client
+	// certificate and the client sent none.
+	ErrPeerDidNotReturnACertificate = &Error{Code: "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE", Msg: "client did not send the required certificate"}
+	// ErrBadSignature: the client's CertificateVerify signature does not
+	// verify with its certificate's key (the client does not hold the
+	// certificate's private key).
+	ErrBadSignature = &Error{Code: "ERR_SSL_BAD_SIGNATURE", Msg: "client certificate signature does not verify"}
 )
 
 // PanicError carries the value a listener panicked with. When the value is
@@ -175,10 +201,19 @@ func withDetail(sentinel *Error, detail string) *Error {
 }
 
 // classify gives a failed handshake's error its Node code where one
-// applies: a client gone (ECONNRESET, as Node reports it), or a first
-// record that is not TLS (plain HTTP, an HTTPS proxy request, anything
-// else).
-func classify(err error) error {
+// applies: a client gone (ECONNRESET, as Node reports it), a first record
+// that is not TLS (plain HTTP, an HTTPS proxy request, anything else), no
+// ALPN protocol in common, a client certificate missing, badly signed or
+// not verifying. t is the server's time, for the last.
+func classify(err error, t time.Time) error {
+	if code := verifyCode(err, t); code != "" {
+		return &Error{Code: code, Msg: "client certificate did not verify", Err: err}
+	}
+	for _, m := range tlsMessages {
+		if strings.HasPrefix(err.Error(), m.prefix) {
+			return withCause(m.sentinel, err)
+		}
+	}
 	var rh tls.RecordHeaderError
 	if errors.As(err, &rh) && rh.Conn != nil { // crypto/tls sets Conn for a non-TLS first record only
 		h := rh.RecordHeader[:]
@@ -198,3 +233,76 @@ func classify(err error) error {
 }
 
 func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
+
+// tlsMessages are crypto/tls's handshake errors that have a Node code but
+// no type of their own, by the start of their message. Tests with real
+// clients pin each (TestALPNNoProtocolInCommon, TestClientCertificateCodes):
+// a reworded message fails them.
+var tlsMessages = []struct {
+	prefix   string
+	sentinel *Error
+}{
+	{"tls: client requested unsupported application protocols", ErrNoApplicationProtocol},
+	{"tls: client didn't provide a certificate", ErrPeerDidNotReturnACertificate},
+	{"tls: invalid signature by the client certificate", ErrBadSignature},
+}
+
+// verifyCode returns the code Node gives a client certificate that does
+// not verify (its socket's authorizationError, OpenSSL's name for the
+// verification error), or "" when err is no such failure or OpenSSL's name
+// for it is not meaningful (Node's own is then UNSPECIFIED). t is the time
+// the certificate was checked at.
+func verifyCode(err error, t time.Time) string {
+	var ve *tls.CertificateVerificationError
+	if !errors.As(err, &ve) || len(ve.UnverifiedCertificates) == 0 {
+		return ""
+	}
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(ve.Err, &unknown):
+		return unknownIssuerCode(ve.UnverifiedCertificates)
+	case !errors.As(ve.Err, &invalid):
+		return ""
+	case invalid.Reason == x509.Expired && invalid.Cert != nil && t.Before(invalid.Cert.NotBefore):
+		return "CERT_NOT_YET_VALID"
+	case invalid.Reason == x509.Expired:
+		return "CERT_HAS_EXPIRED"
+	case invalid.Reason == x509.IncompatibleUsage:
+		return "INVALID_PURPOSE"
+	}
+	return ""
+}
+
+// unknownIssuerCode is OpenSSL's name for a chain that reaches no trusted
+// root. Like OpenSSL it follows the certificates the client sent from the
+// leaf, issuer by issuer: a self-signed one ends the path (the leaf itself:
+// DEPTH_ZERO_SELF_SIGNED_CERT, else SELF_SIGNED_CERT_IN_CHAIN); a missing
+// issuer ends it too (the leaf's: UNABLE_TO_VERIFY_LEAF_SIGNATURE, else
+// UNABLE_TO_GET_ISSUER_CERT_LOCALLY).
+func unknownIssuerCode(certs []*x509.Certificate) string {
+	cur := certs[0]
+	for depth := 0; depth <= len(certs); depth++ {
+		if issued(cur, cur) {
+			if depth == 0 {
+				return "DEPTH_ZERO_SELF_SIGNED_CERT"
+			}
+			return "SELF_SIGNED_CERT_IN_CHAIN"
+		}
+		var next *x509.Certificate
+		for _, c := range certs[1:] {
+			if c != cur && issued(c, cur) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		cur = next
+	}
+	if cur == certs[0] {
+		return "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+	}
+	return "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+}

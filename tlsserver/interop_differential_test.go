@@ -59,11 +59,22 @@ type scenario struct {
 	SessionStore       bool   `json:"sessionStore,omitempty"`    // 'newSession'/'resumeSession' listeners keeping sessions in memory
 	Keylog             bool   `json:"keylog,omitempty"`          // a 'keylog' listener
 	HandshakeTimeoutMs int    `json:"handshakeTimeoutMs,omitempty"`
+	// ALPN is the server's ALPNProtocols (tlsserver: Config.NextProtos).
+	ALPN []string `json:"alpn,omitempty"`
+	// RequestCert asks clients for a certificate from the client CA;
+	// RejectUnauthorized is Node's for it. tlsserver always requires and
+	// verifies (Config.ClientAuth RequireAndVerifyClientCert).
+	RequestCert        bool `json:"requestCert,omitempty"`
+	RejectUnauthorized bool `json:"rejectUnauthorized,omitempty"`
+	// FailingClientCerts makes the clients present, one per connection,
+	// the differentialPKI's failing client certificates.
+	FailingClientCerts bool `json:"-"`
 
 	// Filled in by the harness for node-server.js.
 	Key      string       `json:"key"`
 	Cert     string       `json:"cert"`
 	CA       []string     `json:"ca,omitempty"`
+	ClientCA []string     `json:"clientCA,omitempty"`
 	Contexts []nodeSNICtx `json:"contexts,omitempty"`
 
 	Client clientOpts `json:"-"`
@@ -112,6 +123,10 @@ type serverEvent struct {
 	Protocol string `json:"protocol,omitempty"`
 	Reused   bool   `json:"reused,omitempty"`
 	Label    string `json:"label,omitempty"` // a key-log line's
+	ALPN     string `json:"alpn,omitempty"`  // the protocol agreed
+	// AuthError is a 'secureConnection' socket's authorizationError (Node
+	// with requestCert and rejectUnauthorized false only).
+	AuthError string `json:"authError,omitempty"`
 }
 
 // clientResult is what node-client.js saw on one connection.
@@ -121,6 +136,7 @@ type clientResult struct {
 	Reused   bool    `json:"reused"`
 	Err      *string `json:"err"`
 	Protocol string  `json:"protocol,omitempty"`
+	ALPN     string  `json:"alpn,omitempty"`
 }
 
 type trace struct {
@@ -141,6 +157,10 @@ type differentialPKI struct {
 	selfSigned tls.Certificate
 	selfPaths  [2]string // cert, key
 	names      map[string]string
+	clientCA   *testpki.CA
+	// failingClients are tls.connect options presenting a client
+	// certificate that does not verify, one for each clientCertCodes.
+	failingClients []map[string]any
 }
 
 func newDifferentialPKI(t *testing.T) *differentialPKI {
@@ -154,7 +174,53 @@ func newDifferentialPKI(t *testing.T) *differentialPKI {
 	p.names[shortHash(p.leaf.DER)] = "leaf"
 	p.names[shortHash(p.sni.DER)] = "sni"
 	p.names[shortHash(p.selfSigned.Certificate[0])] = "self-signed"
+	p.clientCA = testpki.NewCA(t, "Differential Client Root")
+	p.failingClients = failingClientCerts(t, p.clientCA)
 	return p
+}
+
+// clientCertCodes are the codes of failingClientCerts' certificates, in
+// order: Node's authorizationError for each.
+var clientCertCodes = []string{
+	"UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+	"SELF_SIGNED_CERT_IN_CHAIN",
+	"UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+	"CERT_HAS_EXPIRED",
+	"CERT_NOT_YET_VALID",
+	"INVALID_PURPOSE",
+	"DEPTH_ZERO_SELF_SIGNED_CERT",
+}
+
+// failingClientCerts issues client certificates that do not verify against
+// ca, one per failure (clientCertCodes), as tls.connect options.
+func failingClientCerts(t *testing.T, ca *testpki.CA) []map[string]any {
+	other := testpki.NewCA(t, "Differential Stranger Root")
+	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	now := time.Now()
+	opts := func(l *testpki.Leaf, withChain bool) map[string]any {
+		var certs []byte
+		for _, der := range l.TLSCertificate(withChain).Certificate {
+			certs = append(certs, testpki.CertPEM(der)...)
+		}
+		return map[string]any{"key": string(testpki.KeyPEM(l.Key)), "cert": string(certs)}
+	}
+	issue := func(ca *testpki.CA, o testpki.LeafOptions) *testpki.Leaf {
+		if o.ExtKeyUsage == nil {
+			o.ExtKeyUsage = eku
+		}
+		o.CommonName = "client"
+		return ca.Issue(t, o)
+	}
+	self := testpki.NewCA(t, "Differential Self-Signed Client")
+	return []map[string]any{
+		opts(issue(other, testpki.LeafOptions{}), false),
+		opts(issue(other, testpki.LeafOptions{}), true),
+		opts(issue(other.Intermediate(t, "Differential Stranger Intermediate"), testpki.LeafOptions{}), true),
+		opts(issue(ca, testpki.LeafOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}), false),
+		opts(issue(ca, testpki.LeafOptions{NotBefore: now.Add(24 * time.Hour)}), false),
+		opts(issue(ca, testpki.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}), false),
+		{"key": string(testpki.KeyPEM(self.Key)), "cert": string(testpki.CertPEM(self.DER))},
+	}
 }
 
 func selfSigned(t *testing.T, dir string) (tls.Certificate, [2]string) {
@@ -241,6 +307,15 @@ func (p *differentialPKI) configure(t *testing.T, sc *scenario) (tlsserver.Optio
 	}
 	if sc.HandshakeTimeoutMs > 0 {
 		opts.HandshakeTimeout = time.Duration(sc.HandshakeTimeoutMs) * time.Millisecond
+	}
+	if len(sc.ALPN) > 0 || sc.RequestCert {
+		opts.Config = &tls.Config{NextProtos: sc.ALPN}
+	}
+	if sc.RequestCert {
+		clientCAPath, _ := p.clientCA.WritePEM(p.dir)
+		sc.ClientCA = []string{clientCAPath}
+		opts.Config.ClientAuth = tls.RequireAndVerifyClientCert
+		opts.Config.ClientCAs = p.clientCA.Pool()
 	}
 	return opts, contexts
 }
@@ -462,7 +537,7 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 	}
 	srv.OnSecureConnection(func(c *tls.Conn) {
 		st := c.ConnectionState()
-		record(serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version), Reused: st.DidResume})
+		record(serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version), Reused: st.DidResume, ALPN: st.NegotiatedProtocol})
 		mu.Lock()
 		cb := pendingAfter
 		pendingAfter = nil
@@ -579,6 +654,68 @@ func differentialScenarios() []scenario {
 		// Item 7: clients that fail before the handshake completes, and
 		// the code each failure gets.
 		{Name: "client-error-codes", Setup: "chain", OCSP: "bytes", Raw: rawFailingClients},
+		// Issue 16: ALPN with no protocol in common, and client
+		// certificates, with Node's codes.
+		{Name: "alpn-h2-server-http11-client", Setup: "chain", OCSP: "bytes", ALPN: []string{"h2"},
+			Client: clientOpts{RequestOCSP: true, Connections: 2, Each: []map[string]any{
+				{"ALPNProtocols": []string{"http/1.1"}}, {"ALPNProtocols": []string{"http/1.1"}, "maxVersion": "TLSv1.2"}}},
+			Deviation: alpnRefusedBeforeOCSP},
+		{Name: "alpn-no-protocol-in-common", Setup: "chain", OCSP: "bytes", ALPN: []string{"h2", "http/1.1"},
+			Client: clientOpts{RequestOCSP: true, Connections: 2, Each: []map[string]any{
+				{"ALPNProtocols": []string{"h3"}}, {"ALPNProtocols": []string{"h3"}, "maxVersion": "TLSv1.2"}}},
+			Deviation: alpnRefusedBeforeOCSP},
+		{Name: "alpn-agreed", Setup: "chain", OCSP: "bytes", ALPN: []string{"h2", "http/1.1"},
+			Client: clientOpts{RequestOCSP: true, Connections: 3, Each: []map[string]any{
+				{"ALPNProtocols": []string{"spdy/3", "http/1.1"}}, {"ALPNProtocols": []string{"h2"}, "maxVersion": "TLSv1.2"}, {}}}},
+		{Name: "client-cert-missing", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			Client: clientOpts{RequestOCSP: true, Connections: 2, Each: []map[string]any{{}, {"maxVersion": "TLSv1.2"}}}},
+		{Name: "client-cert-rejected", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			FailingClientCerts: true, Client: v13,
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// Node destroys the socket of a client whose certificate
+				// does not verify after the handshake: its 'tlsClientError'
+				// says only ECONNRESET, and the client, TLS 1.3, first sees
+				// the handshake complete. crypto/tls refuses the
+				// certificate in the handshake with an alert, and tlsemit's
+				// code is the reason Node keeps in the socket's
+				// authorizationError (client-cert-authorization-error).
+				if got := errorCodes(node); !slices.Equal(got, slices.Repeat([]string{"ECONNRESET"}, len(clientCertCodes))) {
+					t.Errorf("Node's codes %v, want ECONNRESET for each", got)
+				}
+				if got := errorCodes(goTrace); !slices.Equal(got, clientCertCodes) {
+					t.Errorf("tlsemit's codes %v, want %v", got, clientCertCodes)
+				}
+				if len(node.Client) != len(clientCertCodes) || len(goTrace.Client) != len(clientCertCodes) {
+					t.Fatalf("want %d clients: node %+v, tlsemit %+v", len(clientCertCodes), node.Client, goTrace.Client)
+				}
+				for i := range clientCertCodes {
+					if n := node.Client[i]; !n.OK {
+						t.Errorf("Node's client %d: want the handshake completed, got %+v", i, n)
+					}
+					if c := goTrace.Client[i]; c.Err == nil || !strings.Contains(*c.Err, "_ALERT_") {
+						t.Errorf("tlsemit's client %d: want an alert, got %+v", i, c)
+					}
+				}
+				*node = *goTrace
+			}},
+		{Name: "client-cert-authorization-error", Setup: "chain", OCSP: "bytes", RequestCert: true,
+			FailingClientCerts: true, Client: v13,
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				// With rejectUnauthorized false Node serves each client and
+				// says why it is not authorized: the code tlsemit refuses it
+				// with.
+				var auth []string
+				for i, ev := range node.Server {
+					if ev.Ev == "secureConnection" {
+						auth = append(auth, ev.AuthError)
+						node.Server[i] = serverEvent{Ev: "tlsClientError", Code: ev.AuthError}
+					}
+				}
+				if !slices.Equal(auth, clientCertCodes) || !slices.Equal(errorCodes(goTrace), auth) {
+					t.Errorf("Node's authorizationError %v, tlsemit's codes %v, want both %v", auth, errorCodes(goTrace), clientCertCodes)
+				}
+				node.Client = goTrace.Client
+			}},
 
 		// What porting from Node trips on (docs/porting-from-node.md):
 		// each scenario asserts how tlsemit differs, then aligns.
@@ -663,6 +800,28 @@ const sslOpNoTicket = 1 << 14
 
 func hasEvent(tr *trace, want serverEvent) bool { return slices.Contains(tr.Server, want) }
 
+// alpnRefusedBeforeOCSP is the one difference of a client refused for
+// ALPN: in TLS 1.2 Node emits 'OCSPRequest' before it refuses (OpenSSL
+// selects the certificate first), tlsemit refuses first and emits none, so
+// no staple is fetched for a client that will not be served.
+func alpnRefusedBeforeOCSP(t *testing.T, node, goTrace *trace) {
+	if countEvents(node, "OCSPRequest") != 1 || countEvents(goTrace, "OCSPRequest") != 0 {
+		t.Errorf("'OCSPRequest': want one from Node (TLS 1.2), none from tlsemit: node %+v, tlsemit %+v", node.Server, goTrace.Server)
+	}
+	node.Server = without(node.Server, func(ev serverEvent) bool { return ev.Ev == "OCSPRequest" })
+}
+
+// errorCodes returns the codes of a trace's 'tlsClientError' events.
+func errorCodes(tr *trace) []string {
+	var codes []string
+	for _, ev := range tr.Server {
+		if ev.Ev == "tlsClientError" {
+			codes = append(codes, ev.Code)
+		}
+	}
+	return codes
+}
+
 func countEvents(tr *trace, ev string) int {
 	n := 0
 	for _, e := range tr.Server {
@@ -724,6 +883,9 @@ func TestDifferentialAgainstNode(t *testing.T) {
 	p := newDifferentialPKI(t)
 	for _, sc := range differentialScenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
+			if sc.FailingClientCerts {
+				sc.Client.Each, sc.Client.Connections = p.failingClients, len(p.failingClients)
+			}
 			opts, contexts := p.configure(t, &sc)
 			nodeTrace := runNodeServer(t, node, p, sc)
 			goTrace := runGoServer(t, node, p, sc, opts, contexts)

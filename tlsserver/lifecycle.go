@@ -177,7 +177,7 @@ func (c *serverConn) serve() {
 		c.mu.Unlock()
 	} else {
 		if c.err == nil {
-			c.err = classify(err)
+			c.err = classify(err, now(c.sc.config))
 		}
 		err = c.err
 		c.phase = closed

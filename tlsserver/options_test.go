@@ -3,6 +3,10 @@ package tlsserver_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tlsemit/tlsemit/internal/testpki"
@@ -90,5 +94,65 @@ func TestConfigVersionsAndALPN(t *testing.T) {
 	defer c.Close()
 	if st := c.ConnectionState(); st.Version != tls.VersionTLS13 || st.NegotiatedProtocol != "http/1.1" {
 		t.Errorf("got %s with ALPN %q, want TLS 1.3 with http/1.1", tls.VersionName(st.Version), st.NegotiatedProtocol)
+	}
+}
+
+// Issue 16: ALPN with no protocol in common is refused as Node refuses it
+// (checked on Node v20: differential alpn-*): the client gets a
+// no_application_protocol alert and 'tlsClientError' gets
+// ErrNoApplicationProtocol (ERR_SSL_NO_APPLICATION_PROTOCOL), also for an
+// http/1.1-only client of an h2-only server, which crypto/tls alone lets in
+// without a protocol. A side without ALPN, or a protocol in common, is
+// served.
+func TestALPNNoProtocolInCommon(t *testing.T) {
+	p := newTSPKI(t)
+	for _, v := range versions {
+		for _, tc := range []struct {
+			server, client []string
+			want           string // the protocol agreed; "-" for a refusal
+		}{
+			{[]string{"h2"}, []string{"http/1.1"}, "-"},
+			{[]string{"h2", "http/1.1"}, []string{"h3"}, "-"},
+			{[]string{"http/1.1"}, []string{"h2"}, "-"},
+			{[]string{"h2"}, []string{"h2"}, "h2"},
+			{[]string{"h2", "http/1.1"}, []string{"spdy/3", "http/1.1"}, "http/1.1"},
+			{nil, []string{"x"}, ""},
+			{[]string{"x"}, nil, ""},
+		} {
+			t.Run(fmt.Sprintf("%s/server=%q/client=%q", v.name, tc.server, tc.client), func(t *testing.T) {
+				srv := tsServer(t, p, func(o *tlsserver.Options) { o.Config = &tls.Config{NextProtos: tc.server} })
+				ce := tsClientErrors(srv)
+				var ocsp atomic.Int32
+				srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) { ocsp.Add(1); cb(nil, nil) })
+				cfg := tsClientConfig(p, v.v)
+				cfg.NextProtos = tc.client
+				c, err := tsDial(srv, cfg)
+				if tc.want != "-" {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					defer c.Close()
+					if got := c.ConnectionState().NegotiatedProtocol; got != tc.want {
+						t.Fatalf("protocol %q, want %q", got, tc.want)
+					}
+					ce.none(t)
+					return
+				}
+				if err == nil {
+					c.Close()
+					t.Fatalf("served with protocol %q", c.ConnectionState().NegotiatedProtocol)
+				}
+				if !strings.Contains(err.Error(), "no application protocol") {
+					t.Errorf("client error %v, want a no_application_protocol alert", err)
+				}
+				serr := ce.next(t)
+				if tlsserver.Code(serr) != "ERR_SSL_NO_APPLICATION_PROTOCOL" || !errors.Is(serr, tlsserver.ErrNoApplicationProtocol) {
+					t.Errorf("tlsClientError %v, code %q", serr, tlsserver.Code(serr))
+				}
+				if ocsp.Load() != 0 {
+					t.Error("'OCSPRequest' emitted for a refused client")
+				}
+			})
+		}
 	}
 }

@@ -28,12 +28,14 @@ import (
 // rest of a SessionState is opaque.
 
 // recordMagic starts tlsemit's entry in SessionState.Extra, which other
-// layers may share.
-const recordMagic = "tlsemit/session/1"
+// layers may share. Version 1 kept the creation time in whole seconds; its
+// records are not read (a full handshake), and a server of that version
+// does not read version 2's, so neither misreads the other's time.
+const recordMagic = "tlsemit/session/2"
 
 // sessionRecord is tlsemit's entry in SessionState.Extra.
 type sessionRecord struct {
-	created      int64 // Unix seconds
+	created      int64 // Unix nanoseconds, by the server's clock (Config.Time)
 	version      uint16
 	suite        uint16
 	emsKnown     bool // TLS 1.2 sessions issued on a connection's own config
@@ -58,7 +60,7 @@ const (
 
 // newRecord describes the session cs is issuing a ticket for.
 func newRecord(c *serverConn, cfg *tls.Config, cs tls.ConnectionState) *sessionRecord {
-	r := &sessionRecord{created: now(cfg).Unix(), version: cs.Version, suite: cs.CipherSuite}
+	r := &sessionRecord{created: now(cfg).UnixNano(), version: cs.Version, suite: cs.CipherSuite}
 	if c != nil && cs.Version != tls.VersionTLS13 {
 		h := &c.hs
 		r.emsKnown = true
@@ -189,10 +191,13 @@ func (d *decoder) u64() uint64 {
 	return 0
 }
 
-// expired reports whether the session is older than timeout (itself at
-// most maxSessionAge, under crypto/tls's own limit).
+// expired reports whether the session, at t, is at least timeout old
+// (timeout is at most maxSessionAge, under crypto/tls's own limit): a
+// session resumes while its age is under the timeout, to the nanosecond.
+// crypto/tls's own session time is in whole seconds, as are TLS 1.3's
+// ticket lifetimes on the wire; the record's is not.
 func (r *sessionRecord) expired(t time.Time, timeout time.Duration) bool {
-	return t.Unix()-r.created >= int64(timeout/time.Second)
+	return t.Sub(time.Unix(0, r.created)) >= timeout
 }
 
 // canResume repeats crypto/tls's TLS 1.2 rules for resuming the session r

@@ -36,8 +36,14 @@ func TestSessionRecordEncoding(t *testing.T) {
 	if findRecord([][]byte{append(bytes.Clone(b), 0)}) != nil {
 		t.Fatal("a record with trailing bytes parsed")
 	}
-	if findRecord(nil) != nil || findRecord([][]byte{[]byte("tlsemit/session/2\x00")}) != nil {
+	if findRecord(nil) != nil || findRecord([][]byte{[]byte("tlsemit/session/3\x00")}) != nil {
 		t.Fatal("a foreign entry parsed")
+	}
+	// Version 1 kept whole seconds where version 2 keeps nanoseconds: a
+	// record of the other version is no record.
+	v1 := append([]byte("tlsemit/session/1"), b[len(recordMagic):]...)
+	if findRecord([][]byte{v1}) != nil {
+		t.Fatal("a version-1 record parsed")
 	}
 }
 

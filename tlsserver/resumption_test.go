@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -515,4 +516,79 @@ func TestTicketKeyRotationUnderLoad(t *testing.T) {
 	}
 	close(stop)
 	t.Logf("%d rotations", <-rotated)
+}
+
+// Issue 16: SessionTimeout at full precision. A session resumes exactly
+// while its age, by the server's clock (Config.Time, injected here), is
+// under SessionTimeout: to the nanosecond, so a sub-second timeout works
+// and a session created late in a second is kept for the whole timeout
+// (OpenSSL, and so Node, keeps a session at least that long). Real
+// crypto/tls clients, TLS 1.2 and 1.3, with tickets and with the session
+// store.
+func TestSessionTimeoutFullPrecision(t *testing.T) {
+	p := newTSPKI(t)
+	// The session is created 0.9 s into a second, where whole seconds
+	// would age it by up to 1 s too much.
+	base := time.Now().Truncate(time.Second).Add(900 * time.Millisecond)
+	cases := []struct {
+		timeout, age time.Duration
+		resume       bool
+	}{
+		{tlsserver.DefaultSessionTimeout, tlsserver.DefaultSessionTimeout - time.Nanosecond, true},
+		{tlsserver.DefaultSessionTimeout, tlsserver.DefaultSessionTimeout - 500*time.Millisecond, true},
+		{tlsserver.DefaultSessionTimeout, tlsserver.DefaultSessionTimeout, false},
+		{500 * time.Millisecond, 0, true},
+		{500 * time.Millisecond, 499 * time.Millisecond, true},
+		{500 * time.Millisecond, 500 * time.Millisecond, false},
+		{time.Millisecond, time.Millisecond - time.Nanosecond, true},
+		{time.Millisecond, time.Millisecond, false},
+	}
+	for _, v := range versions {
+		for _, store := range []bool{false, true} {
+			for _, tc := range cases {
+				name := fmt.Sprintf("%s/store=%v/timeout=%v/age=%v", v.name, store, tc.timeout, tc.age)
+				t.Run(name, func(t *testing.T) {
+					var age atomic.Int64
+					srv := tsServer(t, p, func(o *tlsserver.Options) {
+						o.SessionTimeout = tc.timeout
+						o.Config = &tls.Config{Time: func() time.Time { return base.Add(time.Duration(age.Load())) }}
+					})
+					if store {
+						var sessions sync.Map
+						srv.OnNewSession(func(id, data []byte, done func()) { sessions.Store(string(id), data); done() })
+						srv.OnResumeSession(func(id []byte, cb func(error, []byte)) {
+							data, _ := sessions.Load(string(id))
+							b, _ := data.([]byte)
+							cb(nil, b)
+						})
+					}
+					// The server writes a byte once established: the client
+					// has its TLS 1.3 ticket when it has read it.
+					srv.OnSecureConnection(func(c *tls.Conn) {
+						c.Write([]byte{1})
+						c.Close()
+					})
+					ce := tsClientErrors(srv)
+					cfg := tsClientConfig(p, v.v)
+					cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+					dial := func() bool {
+						c := tsMustDial(t, srv, cfg)
+						if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+							t.Fatalf("read: %v", err)
+						}
+						c.Close()
+						return c.ConnectionState().DidResume
+					}
+					if dial() {
+						t.Fatal("the first handshake resumed")
+					}
+					age.Store(int64(tc.age))
+					if got := dial(); got != tc.resume {
+						t.Fatalf("a session %v old with SessionTimeout %v: resumed %v, want %v", tc.age, tc.timeout, got, tc.resume)
+					}
+					ce.none(t)
+				})
+			}
+		}
+	}
 }

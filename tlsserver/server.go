@@ -61,11 +61,13 @@ type Options struct {
 	// Server.Listener).
 	HandshakeTimeout time.Duration
 	// SessionTimeout is Node's sessionTimeout: a session (a ticket, or
-	// session data from 'resumeSession') older than this is not resumed;
-	// the handshake is a full one. Zero means DefaultSessionTimeout (Node's
-	// 300 s); negative means crypto/tls's own limit (7 days), which also
-	// caps larger values. In TLS 1.2 a resumed session keeps its creation
-	// time; in TLS 1.3 each resumption issues a session of its own.
+	// session data from 'resumeSession') resumes while its age, by the
+	// server's clock (Config.Time), is under this, to the nanosecond; an
+	// older one gets a full handshake. Sub-second values work. Zero means
+	// DefaultSessionTimeout (Node's 300 s); negative means crypto/tls's own
+	// limit (7 days), which also caps larger values. In TLS 1.2 a resumed
+	// session keeps its creation time; in TLS 1.3 each resumption issues a
+	// session of its own.
 	SessionTimeout time.Duration
 	// SNICallback, when set, selects the certificate for a client that sent
 	// a server name (Node calls it only then). A nil certificate with a nil

@@ -47,6 +47,7 @@ function connectOnce(session, extra) {
       res.ok = true;
       res.reused = sock.isSessionReused();
       res.protocol = sock.getProtocol();
+      if (sock.alpnProtocol) res.alpn = sock.alpnProtocol;
       const wait = o.resume ? Promise.race([wantSession, new Promise((r) => setTimeout(r, 1000))]) : Promise.resolve();
       wait.then(() => sock.end());
     });

@@ -21,6 +21,12 @@ const summary = (err) => (err && err.code) || ('user:' + (err && err.message));
 const opts = { key: read(sc.key), cert: read(sc.cert) };
 if (sc.ca) opts.ca = sc.ca.map(read);
 if (sc.handshakeTimeoutMs) opts.handshakeTimeout = sc.handshakeTimeoutMs;
+if (sc.alpn) opts.ALPNProtocols = sc.alpn;
+if (sc.requestCert) {
+  opts.requestCert = true;
+  opts.rejectUnauthorized = !!sc.rejectUnauthorized;
+  opts.ca = (opts.ca || []).concat(sc.clientCA.map(read));
+}
 const server = tls.createServer(opts);
 for (const c of sc.contexts || []) {
   const o = { key: read(c.key), cert: read(c.cert) };
@@ -78,7 +84,10 @@ server.on('connection', (sock) => {
   }
 });
 server.on('secureConnection', (sock) => {
-  out({ ev: 'secureConnection', protocol: sock.getProtocol(), reused: sock.isSessionReused() });
+  out({
+    ev: 'secureConnection', protocol: sock.getProtocol(), reused: sock.isSessionReused(),
+    alpn: sock.alpnProtocol || undefined, authError: (sc.requestCert && sock.authorizationError) || undefined,
+  });
   sock.on('error', (err) => out({ ev: 'socketError', code: summary(err) }));
   if (pendingAfter) {
     const cb = pendingAfter;
