@@ -2,12 +2,14 @@ package tlsserver_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,4 +237,80 @@ func TestConcurrentAccept(t *testing.T) {
 	}
 	l.Close()
 	wg.Wait()
+}
+
+// Item 3: once the Listener is closed (here by http.Server.Shutdown) and
+// nothing accepts, nobody waits for HandshakeTimeout (a minute here): a
+// new client is closed before its handshake, and a handshake that
+// completes afterwards (it was parked on 'OCSPRequest') is closed at once;
+// each is reported through 'drop'. A new Listener takes the connections
+// from then on.
+func TestListenerClosedTurnsAwayAtOnce(t *testing.T) {
+	p := newTSPKI(t)
+	srv := tsServer(t, p, func(o *tlsserver.Options) { o.HandshakeTimeout = time.Minute })
+	drops := make(chan tlsserver.DropInfo, 2)
+	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
+	var park atomic.Bool
+	cbs := make(chan tlsserver.OCSPCallback, 1)
+	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) {
+		if park.Load() {
+			cbs <- cb
+			return
+		}
+		cb(nil, nil)
+	})
+	hs := &http.Server{Handler: servedHandler}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(srv.Listener()) }()
+	if body := httpGet(t, tsMustDial(t, srv, tsClientConfig(p, 0))); body != "served" {
+		t.Fatalf("body %q", body)
+	}
+
+	park.Store(true)
+	parked := make(chan *tls.Conn, 1)
+	go func() {
+		c, err := tsDial(srv, tsClientConfig(p, 0))
+		if err != nil {
+			t.Errorf("the parked handshake: %v", err)
+		}
+		parked <- c
+	}()
+	cb := <-cbs
+	park.Store(false)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-served
+
+	// A new client: closed before its handshake.
+	if c, err := tsDial(srv, tsClientConfig(p, 0)); err == nil {
+		c.Close()
+		t.Fatal("a handshake completed while the Listener was closed")
+	}
+	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) {
+		t.Fatalf("drop %+v", d)
+	}
+	// The parked handshake completes, and is closed at once.
+	cb(nil, nil)
+	c := <-parked
+	if c == nil {
+		return
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a deadlock guard, well under HandshakeTimeout
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("a connection established after the Listener closed: %v, want it closed", err)
+	}
+	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) || d.RemoteAddr.String() != c.LocalAddr().String() {
+		t.Fatalf("drop %+v", d)
+	}
+
+	// A new Listener takes the connections again.
+	go http.Serve(srv.Listener(), servedHandler)
+	if body := httpGet(t, tsMustDial(t, srv, tsClientConfig(p, 0))); body != "served" {
+		t.Fatalf("body %q after a new Listener", body)
+	}
 }
