@@ -283,7 +283,10 @@ func TestShutdownGracefulHTTPCurl(t *testing.T) {
 	<-g.inFlight
 	g.park.Store(true)
 	parked := make(chan string, 1)
-	go func() { out, code := run("--http2", "--cert-status", url+"/"); parked <- fmt.Sprint(out, " exit ", code) }()
+	go func() {
+		out, code := run("--http2", "--cert-status", url+"/")
+		parked <- fmt.Sprint(out, " exit ", code)
+	}()
 	cb := <-g.parked
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
