@@ -101,9 +101,10 @@ func (c *serverConn) touch() {
 	}
 }
 
-// Close closes the accepted connection and forgets it. Whoever closes an
-// established connection first (the application, Shutdown, destroy) ends
-// it: nothing is reported for it afterwards.
+// Close closes the accepted connection; the server forgets it once its
+// last event has been emitted (see refs). Whoever closes an established
+// connection first (the application, Shutdown, destroy) ends it: nothing
+// is reported for it afterwards.
 func (c *serverConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.fresh.Store(false)

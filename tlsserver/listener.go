@@ -52,8 +52,8 @@ type connListener struct {
 // Accept fails with net.ErrClosed once the listener is closed, or the
 // server closed by Close (or by Shutdown giving up) or shut down ('close'
 // emitted); during Shutdown it goes on yielding the handshakes that
-// complete. Until the listener is
-// closed, every call of Listener returns it; after, a new one.
+// complete. Until the listener is closed, every call of Listener returns
+// it; after, a new one.
 func (s *Server) Listener() net.Listener {
 	s.mu.Lock()
 	defer s.mu.Unlock()
