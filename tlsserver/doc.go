@@ -101,8 +101,8 @@
 // keep-alive connections close at once, requests in flight finish), waits
 // for the last connection, emits 'close' and returns; one call on SIGTERM
 // does it all. [Server.Close] is the abrupt end. No listener of the server
-// runs after Shutdown has returned, unless one was still running when
-// Shutdown's context ended.
+// runs after Shutdown has returned, unless one blocks: a second after
+// Shutdown's context has ended, a listener still running is left behind.
 //
 // [Server.Listener] is the manual form: http.Server.Serve(srv.Listener()),
 // including HTTP/2 when the Config's NextProtos offer "h2". Established

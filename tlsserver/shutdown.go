@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
+	"time"
 )
 
 // Close ends the server abruptly: it stops accepting (the listeners are
@@ -29,7 +31,7 @@ func (s *Server) Close() error {
 	ls := s.stopLocked()
 	cs := s.connsLocked()
 	s.mu.Unlock()
-	err := closeAll(ls)
+	err := s.closeAll(ls)
 	for _, c := range cs {
 		c.abortHandshake(ErrServerClosed)
 	}
@@ -70,8 +72,8 @@ func (s *Server) Close() error {
 // closeAllConnections; a ctx already ended does only that), waits for the
 // events this causes ('tlsClientError' with ErrServerClosed for a
 // handshake it cut), and returns ctx.Err(). A listener that is still
-// running when ctx ends (one that blocks) is not waited for: the events
-// of its connection, and 'close', follow when it returns.
+// running a second after that (one that blocks) is not waited for: the
+// events of its connection, and 'close', follow when it returns.
 //
 // One call does the whole sequence on SIGTERM (see the package's
 // graceful-shutdown example). With a Listener served by an http.Server of
@@ -96,7 +98,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.checkDrained()
 		}
 	}
-	closeAll(ls)
+	s.closeAll(ls)
 	if !s.listenerUsedNow() {
 		s.dropBacklog("server shut down, and Listener never called") // nobody will accept them
 	}
@@ -131,9 +133,15 @@ func (s *Server) listenerUsedNow() bool {
 	return s.listenerUsed
 }
 
+// abandonGrace is how long Shutdown, once its context has ended and it
+// has closed everything, waits for listeners to return before it leaves
+// those still running behind: long enough for one that is merely running
+// to return, short enough that one that blocks does not hold the process.
+const abandonGrace = time.Second
+
 // abandon is Shutdown giving up: everything is closed, and the events
-// this causes are waited for, but not a listener that was running
-// already.
+// this causes are waited for, but not a listener still running after
+// abandonGrace.
 func (s *Server) abandon(err error) error {
 	s.Close()
 	s.mu.Lock()
@@ -141,6 +149,11 @@ func (s *Server) abandon(err error) error {
 	s.mu.Unlock()
 	for _, c := range cs {
 		c.Close()
+	}
+	grace, cancel := context.WithTimeout(context.Background(), abandonGrace)
+	defer cancel()
+	if s.await(grace, func() bool { return s.closeDone }) == nil {
+		return err
 	}
 	s.mu.Lock()
 	for c := range s.conns {
@@ -165,18 +178,23 @@ func (s *Server) stopLocked() []net.Listener {
 	}
 	s.closing = true
 	s.stopping.Store(true)
-	ls := s.listeners
-	s.listeners = nil // Addr is nil at once, as Node's address() after close()
-	return ls
+	return slices.Clone(s.listeners)
 }
 
-func closeAll(ls []net.Listener) error {
+// closeAll closes the listeners stopLocked returned. Once it returns, Addr
+// is nil, as Node's address() after close().
+func (s *Server) closeAll(ls []net.Listener) error {
 	var err error
 	for _, l := range ls {
 		if e := l.Close(); e != nil && err == nil && !errors.Is(e, net.ErrClosed) {
 			err = e
 		}
 	}
+	s.mu.Lock()
+	for _, l := range ls {
+		s.forgetListenerLocked(l)
+	}
+	s.mu.Unlock()
 	return err
 }
 

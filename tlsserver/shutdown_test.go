@@ -383,9 +383,9 @@ func TestShutdownWaitsForRunningListener(t *testing.T) {
 	}
 }
 
-// A listener that blocks when Shutdown's context ends is not waited for:
-// Shutdown returns, and the connection's report and 'close' follow when
-// the listener returns.
+// A listener that blocks when Shutdown's context ends is not waited for
+// (beyond a second's grace): Shutdown returns, and the connection's report
+// and 'close' follow when the listener returns.
 func TestShutdownDoesNotWaitForBlockedListener(t *testing.T) {
 	p := newTSPKI(t)
 	srv := tsServer(t, p, nil)
