@@ -75,8 +75,7 @@ func (s *Server) Close() error {
 // running a second after that (one that blocks) is not waited for: the
 // events of its connection, and 'close', follow when it returns.
 //
-// One call does the whole sequence on SIGTERM (see the package's
-// graceful-shutdown example). With a Listener served by an http.Server of
+// One call does the whole sequence on SIGTERM (ExampleServer_Shutdown). With a Listener served by an http.Server of
 // your own instead of Options.HTTP, call that server's Shutdown first and
 // then this one; handshakes that complete after the Listener has closed
 // are dropped (see Listener).
@@ -117,6 +116,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	releaseHTTP()
 	if err == nil {
+		select {
+		case <-s.drained: // first: done is done, whatever ctx says
+			return nil
+		default:
+		}
 		select {
 		case <-s.drained:
 			return nil
