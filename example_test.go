@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -55,6 +58,75 @@ func Example_ocspfetch() {
 	// verified: true good: true
 	// verified: true good: true
 	// responses fetched: 1
+}
+
+// The README's quick start: Node's https.createServer(options, handler)
+// with its 'OCSPRequest' listener done by ocspfetch, serving HTTP/2 and
+// HTTP/1.1 until SIGTERM, then one Shutdown, Node's server.close():
+// handshakes under way and requests in flight finish, idle keep-alive
+// connections close, and Shutdown returns after 'close'.
+func Example_quickStart() {
+	pki := newPKI()
+	defer pki.Close()
+	cert := pki.Cert
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello over", r.Proto)
+	})
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := tlsserver.New(tlsserver.Options{
+		Certificates: []tls.Certificate{cert},                                             // leaf + issuer chain
+		HTTP:         &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, // HTTP/2 and HTTP/1.1
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	fetcher, err := ocspfetch.New(ocspfetch.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer fetcher.Close()
+
+	srv.OnOCSPRequest(fetcher.OCSPRequest)
+
+	if err := srv.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	go deploy(srv, pki) // a client, then the SIGTERM of the next deploy
+
+	<-ctx.Done()
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		panic(err)
+	}
+	fmt.Println("shut down")
+	// Output:
+	// hello over HTTP/2.0
+	// stapled: true
+	// shut down
+}
+
+// deploy plays the world around Example_quickStart: a client's request,
+// then the SIGTERM a deploy sends.
+func deploy(srv *tlsserver.Server, pki *examplePKI) {
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Roots}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get(fmt.Sprintf("https://localhost:%d", srv.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		fmt.Println(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Print(string(body))
+		fmt.Println("stapled:", len(resp.TLS.OCSPResponse) > 0)
+	}
+	client.CloseIdleConnections()
+	self, _ := os.FindProcess(os.Getpid())
+	self.Signal(syscall.SIGTERM)
 }
 
 // An error passed to the callback destroys that connection, and the server

@@ -28,6 +28,15 @@ type OnceResult struct {
 //	go start(&e) // emits "ready"
 //	r := <-ready
 //
+// Once sees only the emissions that follow the call: an event emitted
+// before it is not seen (Once is not a latch, and neither is Node's). So
+// Once goes before what emits: for a
+// tlsserver.Server's 'listening', which Listen emits before it returns,
+// call Once before Listen, or take the return of Listen as the event.
+// (Node's habit, await once(server, 'listening') after server.listen(),
+// works there only because listen emits on the next tick of the event
+// loop; Go has none.)
+//
 // While Once waits, its "error" listener counts as a handler, so an "error"
 // emission does not panic (it does not count toward the max-listener
 // warning). Once(ctx, e, "error") delivers the emitted value in Args, as

@@ -179,7 +179,9 @@ func (c *serverConn) selectCert(hello *tls.ClientHelloInfo) (*certEntry, error) 
 }
 
 func (c *serverConn) callSNI(name string) (cert *tls.Certificate, err error) {
+	c.calls.Add(1)
 	defer func() {
+		c.calls.Add(-1)
 		if v := recover(); v != nil {
 			err = panicError("SNICallback", v)
 		}

@@ -66,6 +66,9 @@ func (s *Server) newSecureContext(ctx SecureContext) (*secureContext, error) {
 	if len(certs) == 0 {
 		certs = cfg.Certificates
 	}
+	if s.hs != nil && len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = httpProtocols(s.hs) // Options.HTTP's
+	}
 	entries, err := certEntries(certs, ctx.CA)
 	if err != nil {
 		return nil, err

@@ -90,10 +90,25 @@
 // connection, which tracks its closing for Connections and 'close'; its
 // NetConn method returns the accepted connection itself.
 //
-// [Server.Listener] feeds net/http: http.Server.Serve(srv.Listener()),
+// # Serving HTTP, and the end
+//
+// Options.HTTP is Node's https.createServer(options, handler): the
+// http.Server is served on the connections the server establishes, with
+// HTTP/2 (ALPN offers "h2" and "http/1.1" unless Config.NextProtos says
+// otherwise). [Server.Shutdown] is Node's server.close(): it stops
+// accepting at once, lets the handshakes under way finish (callbacks
+// included) and be delivered, runs the http.Server's own Shutdown (idle
+// keep-alive connections close at once, requests in flight finish), waits
+// for the last connection, emits 'close' and returns; one call on SIGTERM
+// does it all. [Server.Close] is the abrupt end. No listener of the server
+// runs after Shutdown has returned, unless one blocks: a second after
+// Shutdown's context has ended, a listener still running is left behind.
+//
+// [Server.Listener] is the manual form: http.Server.Serve(srv.Listener()),
 // including HTTP/2 when the Config's NextProtos offer "h2". Established
 // connections wait for it in a bounded backlog, so none is stranded
-// between Listen and the first call to Listener.
+// between Listen and the first call to Listener; once it is closed, none
+// waits at all.
 //
 // Errors carry Node's codes ([Code]): ECONNRESET for a client gone before
 // its handshake completed, ERR_SSL_HTTP_REQUEST for plain HTTP on the TLS

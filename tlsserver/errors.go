@@ -134,8 +134,10 @@ var (
 	ErrClientDataOverflow = &Error{Code: "ERR_TLSEMIT_CLIENT_DATA_OVERFLOW", Msg: "client sent too much data while its handshake waited"}
 	// ErrNotAccepted: an established connection waited for
 	// Listener().Accept longer than the bound, found the backlog full, or
-	// was waiting when the Listener or the server closed. It is closed and
-	// reported as DropInfo.Err in a 'drop' event.
+	// was waiting when the Listener or the server closed; or a connection
+	// came while the Listener was closed, or while the server shut down
+	// with nobody to accept it (see Server.Listener and Server.Shutdown).
+	// It is closed and reported as DropInfo.Err in a 'drop' event.
 	ErrNotAccepted = &Error{Code: "ERR_TLSEMIT_NOT_ACCEPTED", Msg: "connection not accepted"}
 	// ErrInvalidArgType: an event was emitted with arguments its typed
 	// listeners cannot take (a forged emission such as
@@ -149,8 +151,8 @@ var (
 	// 'error' and the connection is left as it is.
 	ErrResumptionMispredicted = &Error{Code: "ERR_TLSEMIT_RESUMPTION_MISPREDICTED", Msg: "a session predicted to resume was refused: 'OCSPRequest' was skipped"}
 	// ErrServerClosed: the server was closed: returned by Listen and Serve
-	// after Close, and reported for handshakes that Close or Shutdown
-	// aborted.
+	// after Close or Shutdown, and reported for handshakes that Close, or
+	// Shutdown giving up when its context ended, cut.
 	ErrServerClosed = &Error{Code: "ERR_SERVER_NOT_RUNNING", Msg: "server is closed"}
 	// ErrTicketKeys: SetTicketKeys was given no key or a key of other than
 	// 48 bytes.

@@ -15,7 +15,8 @@ const (
 	// when a client asks for certificate status on a full handshake.
 	EventOCSPRequest = "OCSPRequest"
 	// EventSecureConnection is emitted with (*tls.Conn) after a handshake
-	// completes.
+	// completes. Then, unless a listener started using the connection, it
+	// waits for Listener's Accept (see Server.Listener).
 	EventSecureConnection = "secureConnection"
 	// EventTLSClientError is emitted with (error, net.Conn) when a
 	// connection fails before its handshake completes, at most once per
@@ -36,10 +37,12 @@ const (
 	// 'newSession'; the handshake waits for cb.
 	EventResumeSession = "resumeSession"
 	// EventListening is emitted with no arguments each time Listen has
-	// bound.
+	// bound, before Listen returns: a listener for it is registered before
+	// Listen is called (the return of Listen is the event).
 	EventListening = "listening"
-	// EventClose is emitted with no arguments after Close, once the last
-	// connection has ended.
+	// EventClose is emitted with no arguments after Close or Shutdown,
+	// once the last connection has ended and its last event has been
+	// emitted (with Options.HTTP, after the http.Server's Shutdown).
 	EventClose = "close"
 	// EventError is emitted with (error) for a failure of the accept loop
 	// started by Listen, a forged emission, or a mispredicted resumption,
@@ -47,8 +50,9 @@ const (
 	// never panics through the emitter's unhandled-'error' rule.
 	EventError = events.EventError
 	// EventDrop is emitted with (DropInfo) when the server drops a
-	// connection: one accepted over MaxConnections (Node's 'drop'), or an
-	// established one nobody accepted (see Server.Listener).
+	// connection: one accepted over MaxConnections (Node's 'drop'), an
+	// established one nobody accepted, or one turned away while the
+	// Listener is closed (see Server.Listener).
 	EventDrop = "drop"
 )
 
@@ -57,8 +61,9 @@ type DropInfo struct {
 	LocalAddr  net.Addr
 	RemoteAddr net.Addr
 	// Err is nil for a connection refused over MaxConnections (Node's only
-	// reason), and wraps ErrNotAccepted for an established connection that
-	// nobody accepted (Server.Listener says when).
+	// reason), and wraps ErrNotAccepted for a connection nobody accepted:
+	// established and not taken, or turned away before its handshake
+	// while the Listener is closed (Server.Listener says when).
 	Err error
 }
 
@@ -91,8 +96,13 @@ func (s *Server) OnOCSPRequest(fn func(cert, issuer []byte, cb OCSPCallback)) ev
 	})
 }
 
-// OnSecureConnection adds fn as a 'secureConnection' listener. A callback
-// listener takes the connection, as in Node: it is not handed to Listener.
+// OnSecureConnection adds fn as a 'secureConnection' listener. fn gets the
+// connection first, as in Node. Unless fn starts using it (reads, writes
+// or closes it) before it returns, the connection then goes to Listener's
+// Accept: a listener that only logs does not keep connections from
+// net/http. While Listener has never been called, a connection fn received
+// is fn's, as in Node, and is left open however long fn waits to use it
+// (see Server.Listener).
 func (s *Server) OnSecureConnection(fn func(*tls.Conn)) events.ID {
 	return s.On(EventSecureConnection, func(args ...any) {
 		c, ok := arg[*tls.Conn](args, 0)
@@ -174,12 +184,15 @@ func (s *Server) OnResumeSession(fn func(id []byte, cb func(err error, data []by
 	})
 }
 
-// OnListening adds fn as a 'listening' listener.
+// OnListening adds fn as a 'listening' listener. Listen emits 'listening'
+// before it returns: add fn before calling Listen.
 func (s *Server) OnListening(fn func()) events.ID {
 	return s.On(EventListening, func(...any) { fn() })
 }
 
-// OnClose adds fn as a 'close' listener.
+// OnClose adds fn as a 'close' listener: fn runs once, after Close or
+// Shutdown, when every connection has ended and its last event has been
+// emitted.
 func (s *Server) OnClose(fn func()) events.ID {
 	return s.On(EventClose, func(...any) { fn() })
 }

@@ -13,6 +13,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/tlsemit/tlsemit/tlsserver"
@@ -20,19 +23,23 @@ import (
 
 // Node's https.createServer(options, handler), complete:
 //
-//	const server = https.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'] }, handler);
+//	const server = https.createServer({ key, cert }, handler); // ALPN: http/1.1
 //	server.on('OCSPRequest', (cert, issuer, cb) => cb(null, staple));
 //	server.listen(8443, '127.0.0.1');
 //	// later: server.close(); server.closeAllConnections();
 //
-// In Go, tlsserver does the TLS and its events, and net/http serves the
-// connections it hands over through Listener (HTTP/2 too, via ALPN).
+// In Go, tlsserver does the TLS and its events, and serves Options.HTTP on
+// the connections it establishes, with HTTP/2 (ALPN offers "h2" and
+// "http/1.1" unless Config.NextProtos says otherwise).
 func Example_httpsCreateServer() {
 	cert, roots := throwawayPKI() // your key and certificate chain: tls.LoadX509KeyPair
 
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello over %s", r.Proto)
+	})
 	srv, err := tlsserver.New(tlsserver.Options{
 		Certificates: []tls.Certificate{cert},
-		Config:       &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, // ALPNProtocols
+		HTTP:         &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 	})
 	if err != nil {
 		panic(err)
@@ -43,11 +50,6 @@ func Example_httpsCreateServer() {
 	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil { // server.listen
 		panic(err)
 	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello over %s", r.Proto)
-	})
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(srv.Listener())
 
 	client := &http.Client{Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: roots},
@@ -62,13 +64,64 @@ func Example_httpsCreateServer() {
 	fmt.Println(string(body))
 
 	// server.close() and server.closeAllConnections(): Shutdown with a
-	// context that has ended closes every connection at once.
-	client.CloseIdleConnections()
+	// context that has ended closes every connection at once (with a live
+	// one, it is server.close() alone: see ExampleServer_Shutdown).
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	srv.Shutdown(ctx)
-	hs.Close()
 	// Output: hello over HTTP/2.0
+}
+
+// Node's server.close() on SIGTERM. One Shutdown stops accepting, lets
+// the handshakes under way and the request in flight finish, closes the
+// idle keep-alive connections, and emits 'close' before it returns.
+func ExampleServer_Shutdown() {
+	cert, roots := throwawayPKI()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The deploy's SIGTERM arrives while this request is served.
+		self, _ := os.FindProcess(os.Getpid())
+		self.Signal(syscall.SIGTERM)
+		<-ctx.Done()
+		fmt.Fprintf(w, "answered over %s", r.Proto)
+	})
+	srv, err := tlsserver.New(tlsserver.Options{
+		Certificates: []tls.Certificate{cert},
+		HTTP:         &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv.OnClose(func() { fmt.Println("'close'") })
+	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+
+	answer := make(chan string, 1)
+	go func() {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+		resp, err := client.Get(fmt.Sprintf("https://localhost:%d", srv.Addr().(*net.TCPAddr).Port))
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answer <- string(body)
+	}()
+
+	<-ctx.Done() // SIGTERM (or Ctrl-C)
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fmt.Println("Shutdown:", srv.Shutdown(shutdownCtx))
+	fmt.Println(<-answer)
+	// Output:
+	// 'close'
+	// Shutdown: <nil>
+	// answered over HTTP/2.0
 }
 
 // throwawayPKI makes what a deployment gets from its CA, for the examples:

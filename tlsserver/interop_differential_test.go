@@ -79,11 +79,15 @@ type scenario struct {
 
 	Client clientOpts `json:"-"`
 	// Raw, when set, replaces the Node client: it drives raw TCP clients
-	// against the server's port.
-	Raw func(t *testing.T, port int) `json:"-"`
+	// against the server's port; reported delivers one value per
+	// 'tlsClientError' the server emits.
+	Raw func(t *testing.T, port int, reported <-chan struct{}) `json:"-"`
 	// Deviation, when set, checks the two traces where tlsemit differs from
 	// Node on purpose, and then aligns them for the comparison.
 	Deviation func(t *testing.T, node, goTrace *trace) `json:"-"`
+	// Want, when set, checks Node's trace for what the scenario is about,
+	// so that it cannot pass by testing nothing.
+	Want func(t *testing.T, node trace) `json:"-"`
 }
 
 // sniContext is an addContext certificate with its own CA, if any.
@@ -373,6 +377,7 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 	}()
 	lines := make(chan serverEvent, 64)
 	ports := make(chan int, 1)
+	reported := make(chan struct{}, 64)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
@@ -388,6 +393,9 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 				ports <- ev.Port
 				continue
 			}
+			if ev.Ev == "tlsClientError" {
+				reported <- struct{}{}
+			}
 			lines <- ev.serverEvent
 		}
 	}()
@@ -398,7 +406,7 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 		t.Fatalf("node-server.js did not start: %s", stderr.String())
 	}
 	var tr trace
-	tr.Client = sc.drive(t, node, port)
+	tr.Client = sc.drive(t, node, port, reported)
 	fmt.Fprintln(stdin, "settle")
 	for ev := range lines {
 		if ev.Ev == "settled" {
@@ -410,9 +418,9 @@ func runNodeServer(t *testing.T, node string, p *differentialPKI, sc scenario) t
 }
 
 // drive runs the scenario's clients against port.
-func (sc *scenario) drive(t *testing.T, node string, port int) []clientResult {
+func (sc *scenario) drive(t *testing.T, node string, port int, reported <-chan struct{}) []clientResult {
 	if sc.Raw != nil {
-		sc.Raw(t, port)
+		sc.Raw(t, port, reported)
 		return nil
 	}
 	co := sc.Client
@@ -445,6 +453,7 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 		mu           sync.Mutex
 		recorded     []serverEvent
 		pendingAfter tlsserver.OCSPCallback
+		shut         = make(chan error, 1)
 	)
 	record := func(ev serverEvent) {
 		mu.Lock()
@@ -482,6 +491,18 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 				mu.Lock()
 				pendingAfter = cb
 				mu.Unlock()
+			case "close-then-bytes":
+				// server.close() (here Shutdown, which returns later),
+				// then the answer once it has stopped accepting.
+				go func() {
+					shut <- srv.Shutdown(context.Background())
+				}()
+				go func() {
+					for srv.Addr() != nil {
+						time.Sleep(time.Millisecond)
+					}
+					cb(nil, staple)
+				}()
 			case "never":
 			default:
 				t.Errorf("unknown ocsp mode %q", sc.OCSP)
@@ -551,23 +572,35 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 			c.Close()
 		}()
 	})
+	reported := make(chan struct{}, 64)
 	srv.OnTLSClientError(func(err error, c net.Conn) {
 		record(serverEvent{Ev: "tlsClientError", Code: errorCode(err)})
+		reported <- struct{}{}
 	})
+	srv.OnClose(func() { record(serverEvent{Ev: "close"}) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := srv.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
 	var tr trace
-	tr.Client = sc.drive(t, node, srv.Addr().(*net.TCPAddr).Port)
-	deadline := time.Now().Add(3 * time.Second)
-	for srv.Connections() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	tr.Client = sc.drive(t, node, srv.Addr().(*net.TCPAddr).Port, reported)
+	if sc.OCSP == "close-then-bytes" {
+		if err := <-shut; err != nil {
+			t.Errorf("Shutdown called in 'OCSPRequest': %v", err)
+		}
+	} else {
+		// As node-server.js's settle: until no connection is left (or
+		// 3 s), with every event of theirs emitted. Node emits 'close'
+		// only when close() was called: the one Shutdown emits here is
+		// left out.
+		sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+		srv.Shutdown(sctx)
+		scancel()
+		mu.Lock()
+		recorded = without(recorded, func(ev serverEvent) bool { return ev.Ev == "close" })
+		mu.Unlock()
 	}
-	// Let events of connections that just ended be recorded.
-	time.Sleep(50 * time.Millisecond)
 	mu.Lock()
 	tr.Server = append(tr.Server, recorded...)
 	mu.Unlock()
@@ -651,6 +684,18 @@ func differentialScenarios() []scenario {
 			Client: clientOpts{RequestOCSP: true, Connections: 2, Resume: true}},
 		{Name: "resumption-tls12", Setup: "chain", OCSP: "bytes",
 			Client: clientOpts{RequestOCSP: true, Connections: 2, Resume: true, MaxVersion: "TLSv1.2"}},
+		// server.close() while a handshake is parked on 'OCSPRequest': the
+		// handshake completes with its staple and is delivered; the next
+		// client is refused; 'close' follows the connection's end.
+		{Name: "close-with-parked-handshake", Setup: "chain", OCSP: "close-then-bytes",
+			Client: clientOpts{RequestOCSP: true, Connections: 2},
+			Want: func(t *testing.T, node trace) {
+				c := node.Client
+				if len(c) != 2 || !c[0].OK || c[0].OCSP == nil || *c[0].OCSP != testStaple ||
+					c[1].Err == nil || *c[1].Err != "ECONNREFUSED" || !hasEvent(&node, serverEvent{Ev: "close"}) {
+					t.Errorf("Node: want the parked handshake stapled, the next client refused, 'close': %+v", node)
+				}
+			}},
 		// Item 7: clients that fail before the handshake completes, and
 		// the code each failure gets.
 		{Name: "client-error-codes", Setup: "chain", OCSP: "bytes", Raw: rawFailingClients},
@@ -849,8 +894,8 @@ func keylogLabels(tr *trace) []string {
 }
 
 // rawFailingClients connects one client after another, each failing the
-// handshake its own way, and waits for the server to see each.
-func rawFailingClients(t *testing.T, port int) {
+// handshake its own way, and waits for the server to report each.
+func rawFailingClients(t *testing.T, port int, reported <-chan struct{}) {
 	half := "\x16\x03\x01\x00\xc8\x01\x00" // half a ClientHello record
 	for _, c := range []struct {
 		send  string
@@ -869,12 +914,15 @@ func rawFailingClients(t *testing.T, port int) {
 			t.Fatal(err)
 		}
 		conn.Write([]byte(c.send))
-		time.Sleep(50 * time.Millisecond)
 		if c.reset {
 			conn.(*net.TCPConn).SetLinger(0)
 		}
 		conn.Close()
-		time.Sleep(100 * time.Millisecond) // one failure at a time, in order
+		select { // one failure at a time, in order
+		case <-reported:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the server reported no client error for %q", c.send)
+		}
 	}
 }
 
@@ -889,6 +937,9 @@ func TestDifferentialAgainstNode(t *testing.T) {
 			opts, contexts := p.configure(t, &sc)
 			nodeTrace := runNodeServer(t, node, p, sc)
 			goTrace := runGoServer(t, node, p, sc, opts, contexts)
+			if sc.Want != nil {
+				sc.Want(t, nodeTrace)
+			}
 			if sc.Deviation != nil {
 				sc.Deviation(t, &nodeTrace, &goTrace)
 			}

@@ -17,7 +17,7 @@ func (w *keylogWriter) Write(p []byte) (int, error) {
 	if w.next != nil {
 		w.next.Write(p)
 	}
-	if err := w.c.s.safeEmit(EventKeylog, bytes.Clone(p), net.Conn(w.c.tls)); err != nil {
+	if err := w.c.emit(EventKeylog, bytes.Clone(p), net.Conn(w.c.tls)); err != nil {
 		return 0, w.c.destroy(err)
 	}
 	return len(p), nil

@@ -41,6 +41,13 @@ type serverConn struct {
 
 	rd    atomic.Pointer[watcher] // while set, reads go through the watcher
 	fresh atomic.Bool             // established, and nobody has used it yet
+	calls atomic.Int32            // listener calls running for it (see Shutdown)
+	// awaitsRequest: handed to Options.HTTP, no request dispatched yet.
+	awaitsRequest atomic.Bool
+	// refs keep the connection counted (Connections, 'close'): its
+	// goroutine until it has delivered or reported it, its socket until
+	// closed, and each event emitted for it after that.
+	refs atomic.Int32
 
 	mu       sync.Mutex
 	abort    chan struct{} // closed when the connection is destroyed; made by a wait
@@ -48,6 +55,7 @@ type serverConn struct {
 	held     bool  // a 'secureConnection' callback listener received it
 	err      error // why the connection was destroyed; the first reason wins
 	reported bool
+	excused  bool // under s.mu: Shutdown gave up while a listener ran for it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -93,9 +101,10 @@ func (c *serverConn) touch() {
 	}
 }
 
-// Close closes the accepted connection and forgets it. Whoever closes an
-// established connection first (the application, Shutdown, destroy) ends
-// it: nothing is reported for it afterwards.
+// Close closes the accepted connection; the server forgets it once its
+// last event has been emitted (see refs). Whoever closes an established
+// connection first (the application, Shutdown, destroy) ends it: nothing
+// is reported for it afterwards.
 func (c *serverConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.fresh.Store(false)
@@ -110,9 +119,27 @@ func (c *serverConn) Close() error {
 			c.s.unqueue(c)
 		}
 		c.closeErr = c.Conn.Close()
-		c.s.untrack(c)
+		if c.awaitsRequest.Load() && c.awaitsRequest.CompareAndSwap(true, false) {
+			c.s.firstServed()
+		}
+		c.release()
 	})
 	return c.closeErr
+}
+
+// release drops one of the connection's refs; the last one forgets it.
+func (c *serverConn) release() {
+	if c.refs.Add(-1) == 0 {
+		c.s.untrack(c)
+	}
+}
+
+// emit emits event for the connection, marking it as running a listener
+// meanwhile.
+func (c *serverConn) emit(event string, args ...any) error {
+	c.calls.Add(1)
+	defer c.calls.Add(-1)
+	return c.s.safeEmit(event, args...)
 }
 
 // start tracks raw and handshakes it in its own goroutine. The handshake
@@ -133,19 +160,29 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 	if s.sni != nil {
 		c.sniCtx, c.sniEnd = context.WithCancelCause(context.Background())
 	}
+	c.refs.Store(2) // its goroutine and its socket
 	s.mu.Lock()
-	if s.closed {
+	if s.closing {
 		s.mu.Unlock()
 		raw.Close()
 		return
 	}
-	if accepted && s.maxConns > 0 && len(s.conns) >= s.maxConns {
+	var drop *DropInfo
+	switch {
+	case accepted && s.listenerUsed && s.lis == nil:
+		drop = &DropInfo{Err: withDetail(ErrNotAccepted, "the Listener is closed")}
+	case accepted && s.maxConns > 0 && len(s.conns) >= s.maxConns:
+		drop = &DropInfo{}
+	}
+	if drop != nil {
 		s.mu.Unlock()
 		raw.Close()
-		s.emitDrop(DropInfo{LocalAddr: raw.LocalAddr(), RemoteAddr: raw.RemoteAddr()})
+		drop.LocalAddr, drop.RemoteAddr = raw.LocalAddr(), raw.RemoteAddr()
+		s.emitDrop(*drop)
 		return
 	}
 	s.conns[c] = struct{}{} // fully built: Close may destroy it from now on
+	s.busy.Add(1)
 	s.mu.Unlock()
 	if s.timeout > 0 {
 		c.timer = time.AfterFunc(s.timeout, c.expire)
@@ -158,9 +195,10 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 // using it, to the backlog for Listener.
 func (c *serverConn) serve() {
 	s := c.s
+	defer c.delivered()
 	c.tls = tls.Server(c, c.sc.config)
 	if s.observed(EventConnection) {
-		if err := s.safeEmit(EventConnection, c.Conn); err != nil {
+		if err := c.emit(EventConnection, c.Conn); err != nil {
 			c.destroy(err)
 		}
 	}
@@ -195,12 +233,24 @@ func (c *serverConn) serve() {
 	c.fresh.Store(true)
 	held := s.ListenerCount(EventSecureConnection) > 0 // a subscription only observes
 	if s.observed(EventSecureConnection) {
-		if err := s.safeEmit(EventSecureConnection, c.tls); err != nil {
+		if err := c.emit(EventSecureConnection, c.tls); err != nil {
 			c.destroy(err)
 			return
 		}
 	}
 	s.enqueue(c, held)
+}
+
+// delivered ends the connection's goroutine: its handshake has been
+// delivered or reported.
+func (c *serverConn) delivered() {
+	s := c.s
+	if s.busy.Add(-1) == 0 && s.stopping.Load() {
+		s.mu.Lock()
+		s.notifyLocked() // Shutdown waits for this
+		s.mu.Unlock()
+	}
+	c.release()
 }
 
 // expire is the connection's timer: the handshake's bound, then the
@@ -241,6 +291,7 @@ func (c *serverConn) end(err error, handshakeOnly bool) error {
 	ph := c.phase
 	if ph != handshaking {
 		c.phase = closed
+		c.refs.Add(1) // until it is reported
 	}
 	abort := c.abort
 	c.mu.Unlock()
@@ -256,6 +307,7 @@ func (c *serverConn) end(err error, handshakeOnly bool) error {
 	c.Close()
 	if ph != handshaking {
 		c.report(err)
+		c.release()
 	}
 	return err
 }
@@ -299,7 +351,7 @@ func (c *serverConn) report(err error) {
 	if c.tls == nil {
 		conn = c.Conn
 	}
-	if perr := s.safeEmit(EventTLSClientError, err, conn); perr != nil {
+	if perr := c.emit(EventTLSClientError, err, conn); perr != nil {
 		s.log.Error("tlsserver: 'tlsClientError' listener panicked", "err", perr)
 	}
 }

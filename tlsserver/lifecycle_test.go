@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsemit/tlsemit/events"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
@@ -108,7 +109,8 @@ func TestListenContextStopsOnlyThatListener(t *testing.T) {
 }
 
 // Node's server.closeAllConnections() is Shutdown with a context that has
-// already ended: every connection is closed at once.
+// already ended: every connection is closed at once, and Shutdown returns
+// once they are gone.
 func TestShutdownEndedContextClosesAll(t *testing.T) {
 	p := newTSPKI(t)
 	srv := tsServer(t, p, nil)
@@ -131,5 +133,37 @@ func TestShutdownEndedContextClosesAll(t *testing.T) {
 	}
 	if srv.Connections() != 0 {
 		t.Fatal("connections left")
+	}
+}
+
+// Item 5: the Go form of Node's await once(server, 'listening'): the
+// return of Listen is the event, emitted before Listen returns, so
+// events.Once registered before Listen sees it, and one registered after
+// never does (it waits for the next Listen; here, until its context
+// ends).
+func TestListeningIsListensReturn(t *testing.T) {
+	p := newTSPKI(t)
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{p.leaf.TLSCertificate(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	before := events.Once(t.Context(), &srv.Emitter, tlsserver.EventListening)
+	if err := srv.Listen(t.Context(), "tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-before:
+		if r.Err != nil {
+			t.Fatalf("Once before Listen: %v", r.Err)
+		}
+	default:
+		t.Fatal("'listening' not emitted by the time Listen returned")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	after := events.Once(ctx, &srv.Emitter, tlsserver.EventListening)
+	cancel()
+	if r := <-after; !errors.Is(r.Err, context.Canceled) {
+		t.Fatalf("Once after Listen: %+v, want only its context's end", r)
 	}
 }

@@ -18,6 +18,7 @@ type connListener struct {
 // Listener returns a net.Listener whose Accept yields the server's
 // established connections, as *tls.Conn: http.Server.Serve(srv.Listener())
 // serves HTTP/1.1, and HTTP/2 when the Config's NextProtos offer "h2".
+// (Options.HTTP does this for you, ALPN and Shutdown included: prefer it.)
 // Failed handshakes never reach Accept (they would stop http.Server); they
 // go to 'tlsClientError'.
 //
@@ -38,12 +39,28 @@ type connListener struct {
 // long as Listener has not been called, a connection a 'secureConnection'
 // callback listener received is that listener's, and is left open.
 //
-// Accept fails with net.ErrClosed once the listener or the server is
-// closed. Until it is closed, every call returns the same listener; after,
-// a new one.
+// A closed Listener says that nobody accepts, where one not yet asked for
+// says nothing. Once the Listener is closed (by you, or by the
+// http.Server's Shutdown or Close) and until Listener is called again, no
+// connection waits: one accepted meanwhile is closed before its
+// handshake, and one whose handshake completes meanwhile is closed unless
+// a 'secureConnection' listener has started using it; each is reported
+// through 'drop' at once, with DropInfo.Err wrapping ErrNotAccepted.
+// Nobody waits for HandshakeTimeout. Calling Listener again opens a new
+// one, which takes the connections established from then on.
+//
+// Accept fails with net.ErrClosed once the listener is closed, or the
+// server closed by Close (or by Shutdown giving up) or shut down ('close'
+// emitted); during Shutdown it goes on yielding the handshakes that
+// complete. Until the listener is closed, every call of Listener returns
+// it; after, a new one.
 func (s *Server) Listener() net.Listener {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.listenerLocked()
+}
+
+func (s *Server) listenerLocked() *connListener {
 	s.listenerUsed = true
 	if s.lis == nil {
 		s.lis = &connListener{s: s, done: make(chan struct{})}
@@ -67,6 +84,10 @@ func (s *Server) enqueue(c *serverConn, held bool) {
 	switch {
 	case s.closed:
 		why = "server closed"
+	case s.listenerUsed && s.lis == nil:
+		why = "the Listener is closed"
+	case s.closing && !s.listenerUsed:
+		why = "server shut down, and Listener never called"
 	case len(s.backlogQ) >= s.backlog:
 		why = "backlog full (" + strconv.Itoa(s.backlog) + " connections)"
 	default:
@@ -101,6 +122,7 @@ func (s *Server) giveUp(c *serverConn, why string) {
 	keep := s.keeps(c)
 	if i := slices.Index(s.backlogQ, c); i >= 0 {
 		s.backlogQ = slices.Delete(s.backlogQ, i, i+1)
+		s.notifyLocked()
 	}
 	c.mu.Unlock()
 	s.mu.Unlock()
@@ -111,14 +133,15 @@ func (s *Server) giveUp(c *serverConn, why string) {
 
 // keeps decides, for a connection leaving (or not entering) the backlog
 // unaccepted, whether it is the 'secureConnection' listener's (Node's
-// model, while Listener has never been called) or is dropped; s.mu and
-// c.mu are held.
+// model, while Listener has never been called) or is dropped (dropConn
+// must follow); s.mu and c.mu are held.
 func (s *Server) keeps(c *serverConn) bool {
 	if c.held && !s.listenerUsed {
 		c.fresh.Store(false)
 		return true
 	}
 	c.phase = closed
+	c.refs.Add(1) // until the drop is reported
 	return false
 }
 
@@ -140,8 +163,8 @@ func (c *serverConn) armTimer(d time.Duration) {
 }
 
 // take hands a queued connection to Accept; false if it left the backlog
-// meanwhile.
-func (c *serverConn) take() bool {
+// meanwhile. toHTTP says Accept serves Options.HTTP.
+func (c *serverConn) take(toHTTP bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != queued {
@@ -150,6 +173,10 @@ func (c *serverConn) take() bool {
 	c.phase = established
 	c.fresh.Store(false)
 	c.timer.Stop() // armed when it was queued
+	if toHTTP {
+		c.s.firstPending.Add(1) // before Close can see the flag
+		c.awaitsRequest.Store(true)
+	}
 	return true
 }
 
@@ -158,6 +185,7 @@ func (s *Server) unqueue(c *serverConn) {
 	s.mu.Lock()
 	if i := slices.Index(s.backlogQ, c); i >= 0 {
 		s.backlogQ = slices.Delete(s.backlogQ, i, i+1)
+		s.notifyLocked()
 	}
 	s.mu.Unlock()
 }
@@ -165,7 +193,10 @@ func (s *Server) unqueue(c *serverConn) {
 // dropConn closes an established connection nobody took and reports it.
 func (s *Server) dropConn(c *serverConn, reason error) {
 	c.Close()
+	c.calls.Add(1)
 	s.emitDrop(DropInfo{LocalAddr: c.LocalAddr(), RemoteAddr: c.RemoteAddr(), Err: reason})
+	c.calls.Add(-1)
+	c.release()
 }
 
 // dropBacklog drops every connection in the backlog.
@@ -187,6 +218,8 @@ func (l *connListener) Accept() (net.Conn, error) {
 			return nil, l.closedErr()
 		case <-s.closedCh:
 			return nil, l.closedErr()
+		case <-s.drained:
+			return nil, l.closedErr()
 		default:
 		}
 		s.mu.Lock()
@@ -197,10 +230,11 @@ func (l *connListener) Accept() (net.Conn, error) {
 			if len(s.backlogQ) > 0 {
 				s.signalReady() // for another Accept
 			}
+			s.notifyLocked()
 		}
 		s.mu.Unlock()
 		if c != nil {
-			if c.take() {
+			if c.take(s.hs != nil) {
 				return c.tls, nil
 			}
 			continue
@@ -210,6 +244,8 @@ func (l *connListener) Accept() (net.Conn, error) {
 		case <-l.done:
 			return nil, l.closedErr()
 		case <-s.closedCh:
+			return nil, l.closedErr()
+		case <-s.drained:
 			return nil, l.closedErr()
 		}
 	}

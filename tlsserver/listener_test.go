@@ -2,32 +2,27 @@ package tlsserver_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/tlsemit/tlsemit/events"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
-// handshakeDone waits until the server's side of a handshake is done
-// (a channel subscription observes 'secureConnection' without taking the
-// connection), then a little past it being handed on.
-func handshakeDone(t *testing.T, sub *events.Subscription) {
+// handshakeDone waits until the server's side of the handshakes is done
+// and each connection has been handed on: none is handshaking any more.
+func handshakeDone(t *testing.T, srv *tlsserver.Server) {
 	t.Helper()
-	select {
-	case <-sub.C:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no 'secureConnection'")
-	}
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, func() bool { return srv.Stats().Handshaking == 0 })
 }
 
 // httpGet sends a GET on c and returns the body.
@@ -62,9 +57,8 @@ func TestREADMEOrderServesEarlyConnection(t *testing.T) {
 				if logging {
 					srv.OnSecureConnection(func(c *tls.Conn) { t.Logf("secure connection from %s", c.RemoteAddr()) })
 				}
-				sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
 				c := tsMustDial(t, srv, tsClientConfig(p, v.v))
-				handshakeDone(t, sub) // the connection is established before Listener is first called
+				handshakeDone(t, srv) // the connection is established before Listener is first called
 
 				go http.Serve(srv.Listener(), servedHandler)
 
@@ -84,10 +78,9 @@ func TestUntakenConnectionClosedAndReported(t *testing.T) {
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.HandshakeTimeout = 300 * time.Millisecond })
 	drops := make(chan tlsserver.DropInfo, 1)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
 	before := goleak.IgnoreCurrent()
 	c := tsMustDial(t, srv, tsClientConfig(p, tls.VersionTLS13))
-	handshakeDone(t, sub)
+	handshakeDone(t, srv)
 	if err := goleak.Find(before); err != nil {
 		t.Fatalf("a goroutine waits for the untaken connection: %v", err)
 	}
@@ -110,9 +103,8 @@ func TestBacklogFull(t *testing.T) {
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.Backlog = 1 })
 	drops := make(chan tlsserver.DropInfo, 2)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 2)
 	first := tsMustDial(t, srv, tsClientConfig(p, 0))
-	handshakeDone(t, sub)
+	handshakeDone(t, srv)
 	second := tsMustDial(t, srv, tsClientConfig(p, 0))
 	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) || d.RemoteAddr.String() != second.LocalAddr().String() {
 		t.Fatalf("drop %+v", d)
@@ -145,13 +137,14 @@ func TestSecureConnectionListenerKeepsConnection(t *testing.T) {
 			srv.OnSecureConnection(func(c *tls.Conn) { held <- c }) // kept for later
 			c := tsMustDial(t, srv, tsClientConfig(p, 0))
 			sc := <-held
-			time.Sleep(400 * time.Millisecond) // past the bound
 			if withListener {
 				if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) {
 					t.Fatalf("drop %+v", d)
 				}
 				return
 			}
+			// Past the bound: the backlog gave up on it.
+			waitFor(t, func() bool { st := srv.Stats(); return st.Handshaking == 0 && st.Queued == 0 })
 			srv.Close()
 			if _, err := io.WriteString(sc, "later\n"); err != nil {
 				t.Fatalf("the listener's connection was closed: %v", err)
@@ -179,13 +172,12 @@ func TestListenerCloseDropsWaiting(t *testing.T) {
 	srv := tsServer(t, p, nil)
 	drops := make(chan tlsserver.DropInfo, 1)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
 	l := srv.Listener()
 	if srv.Listener() != l {
 		t.Fatal("Listener returned another listener while open")
 	}
 	c := tsMustDial(t, srv, tsClientConfig(p, 0))
-	handshakeDone(t, sub)
+	handshakeDone(t, srv)
 	l.Close()
 	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) {
 		t.Fatalf("drop %+v", d)
@@ -235,4 +227,80 @@ func TestConcurrentAccept(t *testing.T) {
 	}
 	l.Close()
 	wg.Wait()
+}
+
+// Item 3: once the Listener is closed (here by http.Server.Shutdown) and
+// nothing accepts, nobody waits for HandshakeTimeout (a minute here): a
+// new client is closed before its handshake, and a handshake that
+// completes afterwards (it was parked on 'OCSPRequest') is closed at once;
+// each is reported through 'drop'. A new Listener takes the connections
+// from then on.
+func TestListenerClosedTurnsAwayAtOnce(t *testing.T) {
+	p := newTSPKI(t)
+	srv := tsServer(t, p, func(o *tlsserver.Options) { o.HandshakeTimeout = time.Minute })
+	drops := make(chan tlsserver.DropInfo, 2)
+	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
+	var park atomic.Bool
+	cbs := make(chan tlsserver.OCSPCallback, 1)
+	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) {
+		if park.Load() {
+			cbs <- cb
+			return
+		}
+		cb(nil, nil)
+	})
+	hs := &http.Server{Handler: servedHandler}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(srv.Listener()) }()
+	if body := httpGet(t, tsMustDial(t, srv, tsClientConfig(p, 0))); body != "served" {
+		t.Fatalf("body %q", body)
+	}
+
+	park.Store(true)
+	parked := make(chan *tls.Conn, 1)
+	go func() {
+		c, err := tsDial(srv, tsClientConfig(p, 0))
+		if err != nil {
+			t.Errorf("the parked handshake: %v", err)
+		}
+		parked <- c
+	}()
+	cb := <-cbs
+	park.Store(false)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-served
+
+	// A new client: closed before its handshake.
+	if c, err := tsDial(srv, tsClientConfig(p, 0)); err == nil {
+		c.Close()
+		t.Fatal("a handshake completed while the Listener was closed")
+	}
+	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) {
+		t.Fatalf("drop %+v", d)
+	}
+	// The parked handshake completes, and is closed at once.
+	cb(nil, nil)
+	c := <-parked
+	if c == nil {
+		return
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a deadlock guard, well under HandshakeTimeout
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("a connection established after the Listener closed: %v, want it closed", err)
+	}
+	if d := <-drops; !errors.Is(d.Err, tlsserver.ErrNotAccepted) || d.RemoteAddr.String() != c.LocalAddr().String() {
+		t.Fatalf("drop %+v", d)
+	}
+
+	// A new Listener takes the connections again.
+	go http.Serve(srv.Listener(), servedHandler)
+	if body := httpGet(t, tsMustDial(t, srv, tsClientConfig(p, 0))); body != "served" {
+		t.Fatalf("body %q after a new Listener", body)
+	}
 }

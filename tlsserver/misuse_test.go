@@ -269,8 +269,8 @@ func TestMisuseCallbackRacedFromTwoGoroutines(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// A connection counts until its report has been made.
 	waitFor(t, func() bool { return srv.Connections() == 0 })
-	time.Sleep(50 * time.Millisecond) // a report follows its connection's close
 	mu.Lock()
 	for _, err := range unexpected {
 		t.Errorf("tlsClientError %v", err)
@@ -403,7 +403,10 @@ func TestMisuseCloseAndShutdownUnderLoad(t *testing.T) {
 				return err != nil && err.Error() != "staple is not the served certificate's"
 			}
 			wait := misuseLoad(srv, []*tls.Config{tsClientConfig(p, 0), tsClientConfig(p, tls.VersionTLS12)}, 8, stop, allowed)
-			time.Sleep(300 * time.Millisecond)
+			waitFor(t, func() bool {
+				st := srv.Stats()
+				return st.FullHandshakes+st.ResumedHandshakes >= 20 && st.Handshaking > 0
+			})
 			before := srv.Connections()
 			closed := make(chan error, 1)
 			go func() {

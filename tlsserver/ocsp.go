@@ -8,7 +8,9 @@ func (c *serverConn) runOCSP() error {
 	var called bool
 	start := c.s.met.ocspStart()
 	err := func() (err error) {
+		c.calls.Add(1)
 		defer func() {
+			c.calls.Add(-1)
 			if v := recover(); v != nil {
 				err = panicError(EventOCSPRequest, v)
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -91,6 +92,19 @@ type Options struct {
 	// leaves the warnings to events.SetWarningHandler: a library does not
 	// write to the process's log uninvited.
 	Logger *slog.Logger
+	// HTTP, when set, is served on the established connections: Node's
+	// https.createServer(options, handler). The first Listen, Serve or
+	// ServeConn starts HTTP.Serve on the server's Listener (do not call
+	// Listener yourself), after wrapping HTTP.Handler and HTTP.ConnContext
+	// (set them before) so that Shutdown knows when a connection it handed
+	// over has sent its first request. Shutdown shuts HTTP down in its
+	// turn, and Close closes it (http.Server.Close). Unless
+	// Config.NextProtos is set, ALPN offers what HTTP serves: "h2" (unless
+	// its Protocols, TLSNextProto or TLSConfig turn HTTP/2 off; if you turn
+	// it off with GODEBUG=http2server=0, set Config.NextProtos) and
+	// "http/1.1". HTTP.TLSConfig plays no part in the handshake: the
+	// server's certificates and Config do.
+	HTTP *http.Server
 	// MeterProvider receives the server's OpenTelemetry metrics
 	// (handshakes by outcome and TLS version, their duration, the
 	// 'OCSPRequest' wait, open and dropped connections, client errors by
@@ -123,14 +137,28 @@ type Server struct {
 	tickets  atomic.Pointer[ticketKeys]
 	ctxMu    sync.Mutex // serializes AddContext, SetSecureContext, SetTicketKeys
 
+	hs          *http.Server // Options.HTTP
+	httpStarted bool         // HTTP.Serve has been started (under mu)
+
+	stopping atomic.Bool  // closing, for the handshake goroutines
+	busy     atomic.Int64 // connections whose goroutine is handshaking or delivering (Stats.Handshaking)
+	// firstPending counts the connections handed to Options.HTTP that
+	// have not yet had a request dispatched.
+	firstPending atomic.Int64
+
 	mu           sync.Mutex
-	conns        map[*serverConn]struct{}
-	listeners    []net.Listener // serving, in the order they started
-	serving      int            // accept loops running
-	closed       bool
+	conns        map[*serverConn]struct{} // counted until their last event
+	excused      int                      // conns whose goroutine was in a listener when Shutdown gave up
+	listeners    []net.Listener           // serving, in the order they started
+	serving      int                      // accept loops and HTTP.Serve running
+	closing      bool                     // Shutdown or Close began: nothing new is accepted
+	closed       bool                     // Close (or Shutdown giving up): handshakes are cut
+	httpBusy     int                      // calls into HTTP's Shutdown or Close to come or running: 'close' waits
 	closeEmitted bool
+	closeDone    bool          // 'close''s listeners have returned
 	closedCh     chan struct{} // closed by Close
-	drained      chan struct{} // closed once closed with nothing left
+	drained      chan struct{} // closed once 'close' has been emitted
+	changed      chan struct{} // made by a waiter, closed at the next change
 	lis          *connListener
 	listenerUsed bool          // Listener has been called
 	backlogQ     []*serverConn // established, waiting for Accept
@@ -147,6 +175,7 @@ func New(opts Options) (*Server, error) {
 		maxConns:       opts.MaxConnections,
 		sni:            opts.SNICallback,
 		log:            opts.Logger,
+		hs:             opts.HTTP,
 		conns:          make(map[*serverConn]struct{}),
 		closedCh:       make(chan struct{}),
 		drained:        make(chan struct{}),
@@ -193,12 +222,15 @@ func (o Options) secureContext() SecureContext {
 
 // Listen binds network/address, emits 'listening' and serves in the
 // background, as Node's listen. It returns the bind error, if any, and
-// emits nothing then. When ctx ends, this listener stops (as Node's listen
-// with a signal) and established connections stay open; the server goes
-// on, and can Listen again: only Close is final. After Close, Listen
-// returns ErrServerClosed.
+// emits nothing then. The return of Listen is Node's 'listening': the
+// event has been emitted, synchronously, by then, so a listener for it
+// (or events.Once) must be registered before the call. When ctx ends,
+// this listener stops (as Node's listen with a signal) and established
+// connections stay open; the server goes on, and can Listen again: only
+// Close and Shutdown are final. After them, Listen returns
+// ErrServerClosed.
 func (s *Server) Listen(ctx context.Context, network, address string) error {
-	if s.isClosed() {
+	if s.isClosing() {
 		return ErrServerClosed
 	}
 	var lc net.ListenConfig
@@ -231,8 +263,8 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 }
 
 // Serve accepts connections on l and handshakes each in its own goroutine
-// until Close; then it returns ErrServerClosed. It closes l when it
-// returns. An accept error that is not temporary is returned.
+// until Close or Shutdown; then it returns ErrServerClosed. It closes l
+// when it returns. An accept error that is not temporary is returned.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.register(l); err != nil {
 		if l != nil {
@@ -246,11 +278,12 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) register(l net.Listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closing {
 		return ErrServerClosed
 	}
 	s.listeners = append(s.listeners, l)
 	s.serving++
+	s.startHTTPLocked()
 	return nil
 }
 
@@ -258,9 +291,7 @@ func (s *Server) acceptLoop(l net.Listener) error {
 	defer func() {
 		l.Close()
 		s.mu.Lock()
-		if i := slices.Index(s.listeners, l); i >= 0 {
-			s.listeners = slices.Delete(s.listeners, i, i+1)
-		}
+		s.forgetListenerLocked(l)
 		s.serving--
 		s.mu.Unlock()
 		s.checkDrained()
@@ -269,7 +300,7 @@ func (s *Server) acceptLoop(l net.Listener) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if s.isClosed() {
+			if s.isClosing() {
 				return ErrServerClosed
 			}
 			var te interface{ Temporary() bool }
@@ -289,12 +320,28 @@ func (s *Server) acceptLoop(l net.Listener) error {
 	}
 }
 
+func (s *Server) forgetListenerLocked(l net.Listener) {
+	if i := slices.Index(s.listeners, l); i >= 0 {
+		s.listeners = slices.Delete(s.listeners, i, i+1)
+	}
+}
+
 // ServeConn handshakes c in the background, as a connection accepted by the
-// server (Node: server.emit('connection', socket)). After Close it closes c.
-func (s *Server) ServeConn(c net.Conn) { s.start(c, false) }
+// server (Node: server.emit('connection', socket)). Once Close or Shutdown
+// has begun it closes c.
+func (s *Server) ServeConn(c net.Conn) {
+	if s.hs != nil {
+		s.mu.Lock()
+		if !s.closing {
+			s.startHTTPLocked()
+		}
+		s.mu.Unlock()
+	}
+	s.start(c, false)
+}
 
 // Addr returns the address of the first listener still serving, or nil
-// when none is (Node's address() is null then).
+// when none is (Node's address() is null then, as after close()).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -306,104 +353,19 @@ func (s *Server) Addr() net.Addr {
 
 // Connections returns the number of open connections: handshaking,
 // established, and waiting for Listener's Accept (Node's getConnections).
+// A connection counts until its last event ('tlsClientError',
+// 'secureConnection' or 'drop') has been emitted and its listeners have
+// returned: when Connections is 0, every report has been made.
 func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
 
-func (s *Server) isClosed() bool {
+func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed
-}
-
-// Close stops accepting, closes the listeners, and destroys the
-// connections still handshaking (their pending callbacks are abandoned and
-// 'tlsClientError' reports ErrServerClosed); connections waiting for
-// Listener's Accept are dropped. Established connections stay open;
-// 'close' is emitted once the last one ends. Close is final, as
-// http.Server's: Listen and Serve then return ErrServerClosed. Closing
-// again is a no-op.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.closedCh)
-	ls := slices.Clone(s.listeners)
-	cs := s.connsLocked()
-	s.mu.Unlock()
-	var err error
-	for _, l := range ls {
-		if e := l.Close(); e != nil && err == nil && !errors.Is(e, net.ErrClosed) {
-			err = e
-		}
-	}
-	for _, c := range cs {
-		c.abortHandshake(ErrServerClosed)
-	}
-	s.dropBacklog("server closed")
-	s.checkDrained()
-	return err
-}
-
-// Shutdown closes the server as Close does, then waits for the established
-// connections to end. When ctx ends first, it closes them and returns
-// ctx.Err(): Shutdown with an ended ctx is Node's closeAllConnections.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.Close()
-	select {
-	case <-s.drained:
-		return err
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	cs := s.connsLocked()
-	s.mu.Unlock()
-	for _, c := range cs {
-		c.Close()
-	}
-	return ctx.Err()
-}
-
-func (s *Server) connsLocked() []*serverConn {
-	cs := make([]*serverConn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
-	return cs
-}
-
-// checkDrained emits 'close' once the server is closed with no listener
-// loop and no connection left.
-func (s *Server) checkDrained() {
-	s.mu.Lock()
-	if !s.closed || s.closeEmitted || s.serving > 0 || len(s.conns) > 0 {
-		s.mu.Unlock()
-		return
-	}
-	s.closeEmitted = true
-	close(s.drained)
-	s.mu.Unlock()
-	s.met.stop()
-	if s.observed(EventClose) {
-		if err := s.safeEmit(EventClose); err != nil {
-			s.log.Error("tlsserver: 'close' listener panicked", "err", err)
-		}
-	}
-}
-
-func (s *Server) untrack(c *serverConn) {
-	s.mu.Lock()
-	_, ok := s.conns[c]
-	delete(s.conns, c)
-	s.mu.Unlock()
-	if ok {
-		s.checkDrained()
-	}
+	return s.closing
 }
 
 // emitError emits 'error' when someone listens, else logs: never the

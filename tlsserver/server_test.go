@@ -94,10 +94,14 @@ func TestShutdownWaitsForConnections(t *testing.T) {
 	sc := <-held
 	res := make(chan error, 1)
 	go func() { res <- srv.Shutdown(context.Background()) }()
+	waitFor(t, func() bool { return srv.Addr() == nil }) // Shutdown has begun
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("Connections() = %d", n)
+	}
 	select {
 	case err := <-res:
 		t.Fatalf("Shutdown returned %v with a connection open", err)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	sc.Close()
 	if err := <-res; err != nil {

@@ -99,7 +99,7 @@ func (c *serverConn) newSession(ss *tls.SessionState) ([]byte, error) {
 	rand.Read(id)
 	r := c.newReply(false)
 	done := func() { r.answer(nil, nil) }
-	if err := c.s.safeEmit(EventNewSession, bytes.Clone(id), data, done); err != nil {
+	if err := c.emit(EventNewSession, bytes.Clone(id), data, done); err != nil {
 		return nil, c.destroy(err)
 	}
 	if _, err := r.wait(); err != nil {
@@ -112,7 +112,7 @@ func (c *serverConn) newSession(ss *tls.SessionState) ([]byte, error) {
 // cb(nil, nil), or data that does not parse, is a full handshake.
 func (c *serverConn) resumeSession(id []byte) (*tls.SessionState, error) {
 	r := c.newReply(true)
-	if err := c.s.safeEmit(EventResumeSession, bytes.Clone(id), r.answer); err != nil {
+	if err := c.emit(EventResumeSession, bytes.Clone(id), r.answer); err != nil {
 		return nil, c.destroy(err)
 	}
 	data, err := r.wait()

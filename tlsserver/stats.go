@@ -20,6 +20,14 @@ type Stats struct {
 	// Connections is the number of open connections, as Connections
 	// returns.
 	Connections int
+	// Handshaking is how many of them are handshaking: accepted, and not
+	// yet delivered ('secureConnection' emitted and its listeners
+	// returned) or reported as failed. These are what Shutdown lets
+	// finish; a server that drains can wait for 0.
+	Handshaking int
+	// Queued is how many of them are established and waiting in the
+	// backlog for Listener's Accept.
+	Queued int
 	// FullHandshakes, ResumedHandshakes and FailedHandshakes count the
 	// handshakes that ended: completed in full, resumed, or failed (each
 	// failure is also a 'tlsClientError').
@@ -48,7 +56,9 @@ type ClientError struct {
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Connections: s.Connections(), At: time.Now()}
+	s.mu.Lock()
+	st := Stats{Connections: len(s.conns), Handshaking: int(s.busy.Load()), Queued: len(s.backlogQ), At: time.Now()}
+	s.mu.Unlock()
 	k := &s.counts
 	for v := range versionNames {
 		st.FullHandshakes += k.handshakes[hsFull][v].Load()

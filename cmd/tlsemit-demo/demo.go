@@ -150,6 +150,11 @@ func (d *demo) startServer(ctx context.Context) error {
 	srv, err := tlsserver.New(tlsserver.Options{
 		Certificates:     []tls.Certificate{d.leaf.TLSCertificate(true)},
 		HandshakeTimeout: 10 * time.Second,
+		// Served on the established connections, as Node's
+		// https.createServer(options, handler).
+		HTTP: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "hello from tlsemit")
+		}), ReadHeaderTimeout: 5 * time.Second},
 	})
 	if err != nil {
 		f.Close()
@@ -213,15 +218,7 @@ func (d *demo) startServer(ctx context.Context) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if err := srv.Listen(ctx, "tcp", addr); err != nil {
-		return err
-	}
-	// Established connections go to net/http, as with Node's https.Server.
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "hello from tlsemit")
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(srv.Listener())
-	return nil
+	return srv.Listen(ctx, "tcp", addr)
 }
 
 // describe names a DER certificate by its subject and a short hash.
@@ -335,7 +332,7 @@ func (d *demo) goClient(name string, sessions tls.ClientSessionCache) outcome {
 	st := conn.ConnectionState()
 	o := outcome{resumed: st.DidResume, raw: st.OCSPResponse}
 	d.report(name, tls.VersionName(st.Version), st.DidResume, st.OCSPResponse, &o)
-	// One HTTP request over the connection: net/http serves srv.Listener(),
+	// One HTTP request over the connection (Options.HTTP serves it),
 	// and reading the answer also takes in the session ticket.
 	if _, err := fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
 		o.err = err

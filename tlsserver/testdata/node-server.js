@@ -48,6 +48,7 @@ function ocspListener(index) {
       case 'error': cb(new Error('boom')); break;
       case 'twice-before': cb(null, staple); cb(null, staple); break;
       case 'twice-after': cb(null, staple); pendingAfter = cb; break;
+      case 'close-then-bytes': server.close(); setTimeout(() => cb(null, staple), 20); break;
       case 'never': break;
       default: throw new Error('unknown ocsp mode ' + sc.ocsp);
     }
@@ -97,6 +98,7 @@ server.on('secureConnection', (sock) => {
   sock.on('end', () => sock.end()); // the client closes first, after it has its session
 });
 server.on('tlsClientError', (err) => out({ ev: 'tlsClientError', code: summary(err) }));
+server.on('close', () => out({ ev: 'close' }));
 
 server.listen(0, '127.0.0.1', () => out({ ev: 'listening', port: server.address().port }));
 
