@@ -24,8 +24,10 @@ import (
 type panicStore struct{}
 
 func (panicStore) Load(context.Context, string) ([]byte, error) { panic("store Load exploded") }
-func (panicStore) Store(context.Context, string, []byte) error  { panic("store Store exploded") }
-func (panicStore) Delete(context.Context, string) error         { panic("store Delete exploded") }
+func (panicStore) Store(context.Context, string, []byte, time.Time) error {
+	panic("store Store exploded")
+}
+func (panicStore) Delete(context.Context, string) error { panic("store Delete exploded") }
 
 // panicTransport panics in RoundTrip.
 type panicTransport struct{}

@@ -175,7 +175,7 @@ func TestFleetStoreIsNotTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := storeKey(t, crypto.SHA1, s.leaf)
-	if err := store.Store(context.Background(), key, forged); err != nil {
+	if err := store.Store(context.Background(), key, forged, clk.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	fs := newFleet(t, 2, clk, store)
@@ -196,7 +196,7 @@ type lateAnswerStore struct {
 }
 
 func (s *lateAnswerStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
-	s.once.Do(func() { s.LockingStore.Store(ctx, key, s.answer()) })
+	s.once.Do(func() { s.LockingStore.Store(ctx, key, s.answer(), time.Now().Add(time.Hour)) })
 	return s.LockingStore.Lock(ctx, key, ttl)
 }
 

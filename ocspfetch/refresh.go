@@ -131,7 +131,7 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil)), release
 	}
 	return st, func() {
-		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der) })
+		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der, c.next) })
 		release()
 	}
 }
