@@ -312,10 +312,10 @@ func detached[T any](f *Fleet, ctx context.Context, fn func(context.Context) (T,
 type outcomeKind int
 
 const (
-	outcomeOK       outcomeKind = iota // an answer (redis.Nil included)
-	outcomeOutage                      // Redis failed, or did not answer in time
-	outcomeCaller                      // the caller gave up, or the fleet closed: says nothing of Redis
-	outcomeWrongType                   // a value of another type under the key: junk, not an outage
+	outcomeOK        outcomeKind = iota // an answer (redis.Nil included)
+	outcomeOutage                       // Redis failed, or did not answer in time
+	outcomeCaller                       // the caller gave up, or the fleet closed: says nothing of Redis
+	outcomeWrongType                    // a value of another type under the key: junk, not an outage
 )
 
 // outcome classifies a call that took d and ended with err, and updates h:
@@ -339,6 +339,7 @@ func (f *Fleet) outcome(h *health, op string, ctx, opCtx context.Context, err er
 	f.failed(h, op, err)
 	return outcomeOutage
 }
+
 // health tracks whether a feature's Redis calls work. While they fail, the
 // calls of a feature with probe set are skipped, and a goroutine of the
 // fleet's asks Redis once every probeInterval until it answers: an outage
