@@ -220,3 +220,25 @@ func TestFleetAnswerLandsBeforeLock(t *testing.T) {
 		t.Fatalf("Loaded = %d, want 1", st.Loaded)
 	}
 }
+
+// TestFleetLockReleasedOnPanic: a fetch whose HTTP transport panics costs
+// that fetch only: the fleet's lock on the certificate is released at
+// once, not left for every member to wait on until it lapses.
+func TestFleetLockReleasedOnPanic(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	store := NewMemoryStore()
+	f, rec := newFetcher(t, Options{Now: clk.Now, Store: store, HTTPClient: &http.Client{Transport: panicTransport{}}})
+	if r := request(t, f, s.leaf.DER, s.ca.DER); r.der != nil {
+		t.Fatal("stapled through a panicking transport")
+	}
+	settle(t, f)
+	if ev, ok := rec.find(EventFailed); !ok || !errors.Is(ev.Err, ErrPanic) {
+		t.Fatalf("no ErrPanic failure reported: %v", rec.kinds())
+	}
+	unlock, err := store.Lock(context.Background(), storeKey(t, crypto.SHA1, s.leaf), time.Second)
+	if err != nil {
+		t.Fatalf("the certificate's lock is still held after the fetch panicked: %v", err)
+	}
+	unlock(context.Background())
+}
