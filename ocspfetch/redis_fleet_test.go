@@ -102,7 +102,7 @@ func (rf *redisFleet) refresh(t *testing.T) {
 	for i, f := range rf.fs {
 		wg.Go(func() {
 			if ocspfetch.RunDue(f, rf.clk.Now()) < 0 {
-				t.Errorf("member %d: refresh did not finish", i)
+				t.Errorf("member %d: its refresh did not end", i)
 			}
 		})
 	}
@@ -118,6 +118,9 @@ func (rf *redisFleet) served(t *testing.T, when string) time.Time {
 		cs := f.Certificates()
 		if len(cs) != 1 || !cs[0].Stapled {
 			t.Fatalf("%s: member %d staples nothing: %+v", when, i, cs)
+		}
+		if cs[0].LastError != nil {
+			t.Logf("%s: member %d: last error %v (fleet %+v)", when, i, cs[0].LastError, rf.fls[i].Stats())
 		}
 		if tu := cs[0].Staple.ThisUpdate; oldest.IsZero() || tu.Before(oldest) {
 			oldest = tu
@@ -145,7 +148,11 @@ func TestFleetOneRequestPerRefresh(t *testing.T) {
 		}
 		tu := rf.served(t, "after a refresh")
 		if !tu.After(last) {
-			t.Fatalf("refresh %d: a member still serves the answer of %v", i+1, tu)
+			for j, f := range rf.fs {
+				c := f.Certificates()[0]
+				t.Logf("member %d: %v next %v stats %+v", j, c.Staple.ThisUpdate, c.NextRefresh, f.Stats())
+			}
+			t.Fatalf("refresh %d: a member still serves the answer of %v (now %v)", i+1, tu, rf.clk.Now())
 		}
 		last = tu
 	}
