@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	}
 	withTickets()
 	testenv.WaitFor(t, func() bool { return clk.Armed() >= 2 }) // both rotation loops wait
-	clk.Set(clk.Now().Truncate(time.Hour).Add(time.Hour))      // a slot boundary
+	clk.Set(clk.Now().Truncate(time.Hour).Add(time.Hour))       // a slot boundary
 	testenv.WaitFor(t, func() bool { return readers[0].Collect(t).Has("tlsemit.fleet.ticket_key.rotations") })
 
 	m0, m1 := readers[0].Collect(t), readers[1].Collect(t)
