@@ -331,6 +331,7 @@ func (f *Fleet) outcome(h *health, op string, ctx, opCtx context.Context, err er
 	case redis.HasErrorPrefix(err, "WRONGTYPE"):
 		return outcomeWrongType
 	case context.Cause(opCtx) == errOpTimeout:
+		err = fmt.Errorf("%w: %w", errOpTimeout, err)
 	case f.ctx.Err() != nil, errors.Is(err, ErrClosed):
 		return outcomeCaller
 	case ctx.Err() != nil && (!errors.Is(ctx.Err(), context.DeadlineExceeded) || d < OpTimeout):
@@ -365,7 +366,7 @@ var errSkipped = errors.New("fleet: Redis unavailable; not asked until a probe s
 func (f *Fleet) skip(h *health) bool { return h.probe && h.failing.Load() }
 
 func (f *Fleet) failed(h *health, op string, err error) {
-	f.stats.setError(err, f.now())
+	f.stats.setError(fmt.Errorf("%s, %s: %w", h.name, op, err), f.now())
 	if !h.failing.Swap(true) {
 		f.log.Warn("fleet: Redis unavailable; "+h.name+" degrade until it answers", "op", op, "err", err)
 	}

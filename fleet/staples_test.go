@@ -76,7 +76,7 @@ func stapled(t *testing.T, addr, serverName string, ca *testpki.CA) *ocsp.Respon
 	return r
 }
 
-func newFleet(t *testing.T, opts fleet.Options) *fleet.Fleet {
+func newFleet(t testing.TB, opts fleet.Options) *fleet.Fleet {
 	t.Helper()
 	fl, err := fleet.New(opts)
 	if err != nil {
