@@ -18,7 +18,7 @@
 //	...
 //	fetcher, err := ocspfetch.New(ocspfetch.Options{Store: fl.Store()})
 //	srv.OnOCSPRequest(fetcher.OCSPRequest)
-//	stop, err := fl.TicketKeys(ctx, srv)
+//	detach, err := fl.TicketKeys(ctx, srv)
 //
 // Redis down or slow costs resumption and sharing, never a handshake: every
 // call has a deadline (OpTimeout), staples in memory keep being served, and

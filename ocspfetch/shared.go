@@ -102,11 +102,12 @@ func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context
 }
 
 // aloneAt is when a member that cannot reach the fleet's store stops
-// waiting for it and asks the responder itself: a quarter of the staple's
-// lifetime before its service ends, which leaves time for retries with the
-// responder (a refresh is due at half its lifetime).
+// waiting for it and asks the responder itself: a tenth of the staple's
+// lifetime before its service ends (17 h for a 7-day answer), which leaves
+// time for retries with the responder, while Redis has from the refresh
+// (at half the lifetime) until then to come back.
 func aloneAt(s *Staple) time.Time {
-	return s.ServeUntil.Add(-s.NextUpdate.Sub(s.ThisUpdate) / 4)
+	return s.ServeUntil.Add(-s.NextUpdate.Sub(s.ThisUpdate) / 10)
 }
 
 // shareLater handles a refresh whose Lock failed while e still serves a
