@@ -243,3 +243,73 @@ func TestSessionProbeOffHandshakePath(t *testing.T) {
 		t.Error("no resumption after the probe found Redis again")
 	}
 }
+
+// A failover seen from the members: their Redis is demoted to a replica
+// of an empty primary (it answers READONLY to every write and loses its
+// data), then promoted again. Every handshake succeeds throughout; the
+// errors are not silent (Stats, as the status page shows them); once it
+// takes writes again, cross-member resumption returns.
+func TestRedisDemotedPrimary(t *testing.T) {
+	ca := testpki.NewCA(t, "fleet CA")
+	cert := ca.Issue(t, testpki.LeafOptions{}).TLSCertificate(true)
+	ctx := context.Background()
+	for _, mode := range []string{"tickets", "sessions"} {
+		t.Run(mode, func(t *testing.T) {
+			_, rdb := startRedis(t)
+			other, _ := startRedis(t) // the new primary, empty
+			clk := fleet.NewFakeClock(time.Now())
+			var ms []*member
+			var fls []*fleet.Fleet
+			for range 3 {
+				m := startMember(t, rdb, memberOptions{sessions: mode == "sessions", cert: cert, clock: clk})
+				ms, fls = append(ms, m), append(fls, m.fl)
+			}
+			round := func() (resumed int) {
+				c := newClient(ca, tls.VersionTLS13)
+				c.connect(t, ms[0].addr)
+				for _, m := range ms[1:] {
+					if c.connect(t, m.addr) {
+						resumed++
+					}
+				}
+				return resumed
+			}
+			if n := round(); n != 2 {
+				t.Fatalf("before the failover %d of 2 cross-member handshakes resumed", n)
+			}
+			host, port, _ := strings.Cut(other.Addr, ":")
+			must(t, rdb.Do(ctx, "REPLICAOF", host, port).Err())
+			testenv.WaitFor(t, func() bool { return redis.HasErrorPrefix(rdb.Set(ctx, "probe", "x", 0).Err(), "READONLY") })
+			if mode == "tickets" {
+				polls(t, clk, 20*time.Second, fls...)
+			}
+			round() // must not fail: connect fails the test
+			for i, fl := range fls {
+				st := fl.Stats()
+				if mode == "sessions" && i > 0 {
+					continue // only the first member wrote a session
+				}
+				if st.RedisReachable || st.LastError == nil || !strings.Contains(st.LastError.Error(), "READONLY") {
+					t.Errorf("member %d during the failover: %+v", i, st)
+				}
+			}
+			must(t, rdb.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
+			if mode == "tickets" {
+				polls(t, clk, 20*time.Second, fls...) // the keys written back
+			} else {
+				testenv.WaitFor(t, func() bool { // the probes find Redis writable
+					for _, fl := range fls {
+						if !fl.Stats().RedisReachable {
+							clk.Advance(time.Second)
+							return false
+						}
+					}
+					return true
+				})
+			}
+			if n := round(); n != 2 {
+				t.Errorf("after the failover %d of 2 cross-member handshakes resumed", n)
+			}
+		})
+	}
+}
