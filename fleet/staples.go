@@ -28,12 +28,14 @@ const maxStapleValue = 1 << 20
 //
 // Staples are public and every Fetcher verifies what it loads, so Redis is
 // trusted for availability only. A response expires from Redis at the
-// expiry ocspfetch stores it with (its NextUpdate). Each call runs on the
-// caller's goroutine (a Fetcher runs Store calls on goroutines of their
-// own) with the caller's deadline (a Fetcher's StoreTimeout), or OpTimeout
-// when ctx has none; a Redis call that fails, or gets no answer within
-// OpTimeout, is an outage, after which calls fail at once (the fleet
-// probes Redis in the background) and each member asks the responder
+// expiry ocspfetch stores it with (its NextUpdate). Each call has the
+// caller's deadline (a Fetcher's StoreTimeout), or OpTimeout when ctx has
+// none, and runs on the caller's goroutine (a Fetcher runs Store calls on
+// goroutines of their own) when the client honours context deadlines. A
+// Redis call that fails, or gets no answer within OpTimeout, is an outage,
+// after which calls fail at once (the fleet probes Redis in the
+// background): a refresh then keeps serving its staple and tries the
+// fleet again later, and a member without a staple asks the responder
 // itself, as a lone server would.
 func (f *Fleet) Store() ocspfetch.LockingStore {
 	return &stapleStore{f: f, seen: make(map[string]seenStaple)}
