@@ -28,3 +28,20 @@ func TestLibraryImportsNoSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetParsesNoOCSP: fleet shares staples as opaque bytes (ocspfetch
+// verifies them, and gives the Store their expiry), so it imports no OCSP
+// parser of its own.
+func TestFleetParsesNoOCSP(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./fleet").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	imports := strings.Fields(string(out))
+	if !slices.Contains(imports, "github.com/tlsemit/tlsemit/ocspfetch") {
+		t.Fatalf("go list -f .Imports looks wrong: %v", imports)
+	}
+	if slices.Contains(imports, "golang.org/x/crypto/ocsp") {
+		t.Error("fleet imports golang.org/x/crypto/ocsp")
+	}
+}

@@ -5,8 +5,12 @@ package fleet_test
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"syscall"
 	"testing"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/testpki"
+	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
@@ -224,4 +229,112 @@ func tcpPair(b *testing.B) (client, server net.Conn) {
 		b.Fatal(err)
 	}
 	return client, server
+}
+
+// BenchmarkGoroutinesPerHandshake reports the goroutines a handshake
+// starts in the process (runtime/metrics /sched/goroutines-created), on
+// each path: a full handshake stapled from ocspfetch's cache, a
+// resumption with fleet tickets, a resumption through the session store
+// (a real redis-server). The client dials without a deadline, so that it
+// starts none; "crypto/tls" is the floor, one goroutine per connection.
+// Target: ≤ 2 on every path.
+func BenchmarkGoroutinesPerHandshake(b *testing.B) {
+	_, rdb := startRedis(b)
+	ca := testpki.NewCA(b, "bench CA")
+	var leaf *testpki.Leaf
+	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(ca.OCSPResponse(b, leaf.Cert, testpki.ResponseOptions{}))
+	}))
+	defer responder.Close()
+	leaf = ca.Issue(b, testpki.LeafOptions{OCSPServer: []string{responder.URL}})
+	cert := leaf.TLSCertificate(true)
+
+	run := func(b *testing.B, addr string, cfg *tls.Config, wantResumed bool) {
+		hs := func(want bool) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := tls.Client(conn, cfg)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := c.Handshake(); err != nil {
+				b.Fatal(err)
+			}
+			io.ReadAll(c)
+			c.Close()
+			if c.ConnectionState().DidResume != want {
+				b.Fatalf("resumed %v, want %v", c.ConnectionState().DidResume, want)
+			}
+		}
+		if wantResumed {
+			hs(false) // a session to resume
+		}
+		before := goroutinesCreated()
+		for b.Loop() {
+			hs(wantResumed)
+		}
+		b.ReportMetric(float64(goroutinesCreated()-before)/float64(b.N), "goroutines/handshake")
+	}
+	client := func(cache bool) *tls.Config {
+		cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+		if cache {
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		}
+		return cfg
+	}
+
+	b.Run("crypto/tls", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					s := tls.Server(c, cfg)
+					s.Write([]byte("ok"))
+					s.Close()
+				}()
+			}
+		}()
+		run(b, ln.Addr().String(), client(false), false)
+	})
+	b.Run("full_stapled", func(b *testing.B) {
+		fl := newFleet(b, fleet.Options{Redis: rdb, Secret: secret})
+		f, err := ocspfetch.New(ocspfetch.Options{Store: fl.Store(), HTTPClient: responder.Client()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Staple(context.Background(), leaf.DER, ca.DER); err != nil {
+			b.Fatal(err)
+		}
+		m := startMember(b, rdb, memberOptions{cert: cert})
+		m.srv.OnOCSPRequest(f.OCSPRequest)
+		run(b, m.addr, client(false), false)
+		if f.Stats().Hits < int64(b.N) {
+			b.Fatalf("%d cache hits for %d handshakes", f.Stats().Hits, b.N)
+		}
+	})
+	b.Run("resumed_tickets", func(b *testing.B) {
+		m := startMember(b, rdb, memberOptions{cert: cert})
+		run(b, m.addr, client(true), true)
+	})
+	b.Run("resumed_session_store", func(b *testing.B) {
+		m := startMember(b, rdb, memberOptions{cert: cert, sessions: true})
+		run(b, m.addr, client(true), true)
+	})
+}
+
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -18,12 +18,15 @@
 //	...
 //	fetcher, err := ocspfetch.New(ocspfetch.Options{Store: fl.Store()})
 //	srv.OnOCSPRequest(fetcher.OCSPRequest)
-//	stop, err := fl.TicketKeys(ctx, srv)
+//	detach, err := fl.TicketKeys(ctx, srv)
 //
 // Redis down or slow costs resumption and sharing, never a handshake: every
-// call has a deadline (OpTimeout), staples in memory keep being served, and
-// ticket keys fall back to the last known keys, then to a key of the
-// member's own. Nothing secret is stored in the clear: session state and
+// call has a deadline (OpTimeout), a failing feature is skipped while a
+// goroutine of the fleet's probes Redis, staples in memory keep being
+// served, and ticket keys fall back to the last known keys, then to a key
+// of the member's own; keys Redis lost are written back from what the
+// members know. A caller's cancelled context is never taken for an outage.
+// Stats tells an operator where things stand. Nothing secret is stored in the clear: session state and
 // ticket keys are sealed with a key derived from Secret, bound to their
 // Redis key name. Staples are public, and verified on every load.
 //

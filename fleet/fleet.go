@@ -80,19 +80,24 @@ type Fleet struct {
 	life    time.Duration
 	log     *slog.Logger
 	inline  bool // the client honours context deadlines on its sockets
-	now     func() time.Time
+	clock   clock
 	session *sealer
 	ticket  *sealer
 
 	sessions, tickets, staples health
 	metrics                    *metrics
+	stats                      counters
+
+	ctx    context.Context // ends at Close: calls in flight stop, and are not outages
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	closed   bool
 	detaches map[uint64]func() // Sessions registrations, undone by Close
 	nextReg  uint64
 	rot      *rotator
-	wg       sync.WaitGroup // goroutines started for Redis calls and loops
+	running  int           // goroutines the fleet started, still running
+	idle     chan struct{} // closed when running reaches 0, while Close waits
 	done     chan struct{}
 }
 
@@ -124,7 +129,7 @@ func New(opts Options) (*Fleet, error) {
 		period:   cmp.Or(opts.TicketKeyPeriod, DefaultTicketKeyPeriod),
 		life:     cmp.Or(opts.TicketLifetime, DefaultTicketLifetime),
 		log:      opts.Logger,
-		now:      time.Now,
+		clock:    realClock{},
 		detaches: make(map[uint64]func()),
 		done:     make(chan struct{}),
 	}
@@ -142,9 +147,11 @@ func New(opts Options) (*Fleet, error) {
 	if f.ticket, err = newSealer(opts.Secret, "ticket-key"); err != nil {
 		return nil, err
 	}
-	f.sessions.name, f.tickets.name, f.staples.name = "sessions", "ticket keys", "staples"
-	f.sessions.feature, f.tickets.feature, f.staples.feature = "sessions", "ticket_keys", "staples"
+	f.sessions = health{name: "sessions", feature: "sessions", probe: true}
+	f.tickets = health{name: "ticket keys", feature: "ticket_keys"}
+	f.staples = health{name: "staples", feature: "staples", probe: true}
 	f.metrics = newMetrics(opts.MeterProvider)
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	return f, nil
 }
 
@@ -160,17 +167,30 @@ func honoursDeadlines(c redis.UniversalClient) bool {
 	return false
 }
 
-// Close stops ticket-key rotation, detaches every Sessions registration and
-// waits for the fleet's Redis calls in flight. Servers keep their last
-// ticket keys. The Redis client is not closed. Close is idempotent.
+func (f *Fleet) now() time.Time { return f.clock.Now() }
+
+// closeWait bounds how long Close waits for the fleet's Redis calls in
+// flight: each has a deadline of OpTimeout, which a client that ignores
+// context deadlines may not honour.
+const closeWait = OpTimeout + 50*time.Millisecond
+
+// Close stops ticket-key rotation, detaches every Sessions registration,
+// ends the fleet's Redis calls in flight and waits for them. Servers keep
+// their last ticket keys. The Redis client is not closed.
+//
+// Close returns within about OpTimeout, whatever Redis and the client do:
+// a call that the client does not end at its deadline (a client without
+// ContextTimeoutEnabled and with a long ReadTimeout, against a hung Redis)
+// is abandoned, to end when the client's own timeout does, and Close says
+// so with an error. Close is idempotent.
 func (f *Fleet) Close() error {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		f.wg.Wait()
 		return nil
 	}
 	f.closed = true
+	f.cancel()
 	close(f.done)
 	detaches := make([]func(), 0, len(f.detaches))
 	for _, d := range f.detaches {
@@ -180,97 +200,209 @@ func (f *Fleet) Close() error {
 	for _, d := range detaches {
 		d()
 	}
-	f.wg.Wait()
-	return nil
+	return f.waitIdle(closeWait)
 }
 
-// do runs fn, the Redis operation named op for feature h, with a deadline
-// of OpTimeout, and returns by then, whether or not the client honours the
-// deadline. It is measured.
-func do[T any](f *Fleet, h *health, op string, fn func(context.Context) (T, error)) (v T, err error) {
-	start := time.Now()
-	defer func() { f.metrics.operation(h.feature, op, time.Since(start), err) }()
-	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
-	defer cancel()
-	if f.inline {
-		return fn(ctx)
+// waitIdle waits at most d for the goroutines the fleet started.
+func (f *Fleet) waitIdle(d time.Duration) error {
+	f.mu.Lock()
+	if f.running == 0 {
+		f.mu.Unlock()
+		return nil
 	}
-	type result struct {
-		v   T
-		err error
-	}
-	res := make(chan result, 1)
-	if !f.goTracked(func() {
-		v, err := fn(ctx)
-		res <- result{v, err}
-	}) {
-		var zero T
-		return zero, ErrClosed
-	}
+	idle := make(chan struct{})
+	f.idle = idle
+	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case r := <-res:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
+	case <-idle:
+		return nil
+	case <-t.C:
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle = nil
+	if f.running == 0 {
+		return nil
+	}
+	return fmt.Errorf("fleet: Close: %d Redis calls still running after %v (a client that ignores context deadlines), abandoned", f.running, d)
 }
 
 // goTracked runs fn in a goroutine that Close waits for, unless the fleet
 // is closed.
 func (f *Fleet) goTracked(fn func()) bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return false
 	}
-	f.wg.Add(1)
+	f.running++
+	f.mu.Unlock()
 	go func() {
-		defer f.wg.Done()
+		defer f.untrack()
 		fn()
 	}()
 	return true
 }
 
-// health tracks whether a feature's Redis calls work. While they fail,
-// calls are skipped but for one probe a second, so that an outage costs
-// handshakes no waiting, and it is logged once when it starts and once when
-// it ends, not per handshake.
+func (f *Fleet) untrack() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running--
+	if f.running == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// errOpTimeout is the cause of a call's end at the fleet's own deadline.
+var errOpTimeout = fmt.Errorf("fleet: Redis did not answer within %v", OpTimeout)
+
+// do runs fn, the Redis operation named op for feature h, and reports its
+// outcome to h (see outcome). Its deadline is ctx's, if ctx has one (a
+// Fetcher's StoreTimeout, TicketKeys' ctx), else OpTimeout; Close ends it
+// too. It returns by the deadline, on the caller's goroutine when the
+// client honours deadlines, else from a goroutine of its own that it stops
+// waiting for. It is measured.
+func do[T any](f *Fleet, ctx context.Context, h *health, op string, fn func(context.Context) (T, error)) (v T, err error) {
+	start := time.Now()
+	if ctx == nil {
+		ctx = f.ctx
+	}
+	opCtx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		opCtx, cancel = context.WithTimeoutCause(ctx, OpTimeout, errOpTimeout)
+	}
+	defer cancel()
+	if f.inline {
+		v, err = fn(opCtx)
+	} else {
+		v, err = detached(f, opCtx, fn)
+	}
+	kind := f.outcome(h, op, ctx, opCtx, err, time.Since(start))
+	f.metrics.operation(h.feature, op, time.Since(start), err, kind)
+	return v, err
+}
+
+// detached runs fn on a goroutine of its own and returns its result, or
+// ctx's error when ctx ends first.
+func detached[T any](f *Fleet, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	var zero T
+	res := make(chan result, 1)
+	if !f.goTracked(func() {
+		v, err := fn(ctx)
+		res <- result{v, err}
+	}) {
+		return zero, ErrClosed
+	}
+	select {
+	case r := <-res:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, context.Cause(ctx)
+	}
+}
+
+// outcomeKind sorts a call's result.
+type outcomeKind int
+
+const (
+	outcomeOK        outcomeKind = iota // an answer (redis.Nil included)
+	outcomeOutage                       // Redis failed, or did not answer in time
+	outcomeCaller                       // the caller gave up, or the fleet closed: says nothing of Redis
+	outcomeWrongType                    // a value of another type under the key: junk, not an outage
+)
+
+// outcome classifies a call that took d and ended with err, and updates h:
+// only Redis's own errors and a deadline that passed after Redis had
+// OpTimeout to answer are outages. A caller's cancelled context, a
+// caller's deadline shorter than OpTimeout, and Close say nothing about
+// Redis.
+func (f *Fleet) outcome(h *health, op string, ctx, opCtx context.Context, err error, d time.Duration) outcomeKind {
+	switch {
+	case err == nil, errors.Is(err, redis.Nil):
+		f.succeeded(h)
+		return outcomeOK
+	case redis.HasErrorPrefix(err, "WRONGTYPE"):
+		return outcomeWrongType
+	case context.Cause(opCtx) == errOpTimeout:
+		err = fmt.Errorf("%w: %w", errOpTimeout, err)
+	case f.ctx.Err() != nil, errors.Is(err, ErrClosed):
+		return outcomeCaller
+	case ctx.Err() != nil && (!errors.Is(ctx.Err(), context.DeadlineExceeded) || d < OpTimeout):
+		return outcomeCaller
+	}
+	f.failed(h, op, err)
+	return outcomeOutage
+}
+
+// health tracks whether a feature's Redis calls work. While they fail, the
+// calls of a feature with probe set are skipped, and a goroutine of the
+// fleet's asks Redis once every probeInterval until it answers: an outage
+// costs handshakes no waiting, not even for a probe. It is logged once when
+// it starts and once when it ends, not per handshake. (Ticket keys are
+// polled in the background: each poll is their probe.)
 type health struct {
-	name      string // as logged
-	feature   string // as the metrics' tlsemit.fleet.feature
-	failing   atomic.Bool
-	nextProbe atomic.Int64 // unix nanos; while failing, calls before it are skipped
-	lastJunk  atomic.Int64 // unix nanos of the last logged unreadable value
+	name     string // as logged
+	feature  string // as the metrics' tlsemit.fleet.feature
+	probe    bool   // calls are skipped while failing, and a prober runs
+	failing  atomic.Bool
+	probing  atomic.Bool
+	lastJunk atomic.Int64 // unix nanos of the last logged unreadable value
 }
 
 // probeInterval is how often a failing feature tries Redis again.
 const probeInterval = time.Second
 
 // errSkipped is what a call skipped during an outage reports.
-var errSkipped = errors.New("fleet: Redis unavailable; not asked until the next probe")
+var errSkipped = errors.New("fleet: Redis unavailable; not asked until a probe succeeds")
 
-// skip reports whether a call should not be made now: the feature is
-// failing and this is not the one probe of the interval.
-func (f *Fleet) skip(h *health) bool {
-	if !h.failing.Load() {
-		return false
-	}
-	now := f.now().UnixNano()
-	next := h.nextProbe.Load()
-	return now < next || !h.nextProbe.CompareAndSwap(next, now+int64(probeInterval))
-}
+// skip reports whether a call of h should not be made now.
+func (f *Fleet) skip(h *health) bool { return h.probe && h.failing.Load() }
 
 func (f *Fleet) failed(h *health, op string, err error) {
-	h.nextProbe.Store(f.now().Add(probeInterval).UnixNano())
+	f.stats.setError(fmt.Errorf("%s, %s: %w", h.name, op, err), f.now())
 	if !h.failing.Swap(true) {
 		f.log.Warn("fleet: Redis unavailable; "+h.name+" degrade until it answers", "op", op, "err", err)
+	}
+	if h.probe && !h.probing.Swap(true) && !f.goTracked(func() { f.prober(h) }) {
+		h.probing.Store(false)
 	}
 }
 
 func (f *Fleet) succeeded(h *health) {
 	if h.failing.Swap(false) {
 		f.log.Info("fleet: Redis answers again for " + h.name)
+	}
+}
+
+// prober asks Redis every probeInterval until it answers (PING), then
+// lets h's calls through again.
+func (f *Fleet) prober(h *health) {
+	t := f.clock.NewTimer()
+	defer t.Stop()
+	for {
+		for h.failing.Load() {
+			t.Reset(probeInterval)
+			select {
+			case <-f.done:
+				h.probing.Store(false)
+				return
+			case <-t.C():
+			}
+			do(f, nil, h, "PING", func(ctx context.Context) (string, error) { return f.rdb.Ping(ctx).Result() })
+		}
+		h.probing.Store(false)
+		// A failure between the loop's last look and now found a prober
+		// still running, and started none.
+		if !h.failing.Load() || !h.probing.CompareAndSwap(false, true) {
+			return
+		}
 	}
 }
 

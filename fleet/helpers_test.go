@@ -83,6 +83,7 @@ type memberOptions struct {
 	fleet    fleet.Options
 	sessions bool // Sessions (the session store) instead of TicketKeys
 	cert     tls.Certificate
+	clock    *fleet.FakeClock // nil: real time
 }
 
 func startMember(t testing.TB, rdb redis.UniversalClient, o memberOptions) *member {
@@ -95,6 +96,9 @@ func startMember(t testing.TB, rdb redis.UniversalClient, o memberOptions) *memb
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.clock != nil {
+		fleet.SetClock(fl, o.clock)
+	}
 	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{o.cert}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +108,9 @@ func startMember(t testing.TB, rdb redis.UniversalClient, o memberOptions) *memb
 		c.Close()
 	})
 	if o.sessions {
-		fl.Sessions(srv)
+		if _, err := fl.Sessions(srv); err != nil {
+			t.Fatal(err)
+		}
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -194,4 +200,58 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// polls advances clk until every fleet in fls has polled its ticket keys
+// at least once more, waiting each time for every rotation loop to be
+// parked on the clock again (so that none misses the move).
+func polls(t testing.TB, clk *fleet.FakeClock, step time.Duration, fls ...*fleet.Fleet) {
+	t.Helper()
+	before := make([]int64, len(fls))
+	for i, fl := range fls {
+		before[i] = fleet.Syncs(fl)
+	}
+	for {
+		testenv.WaitFor(t, func() bool { return clk.Armed() >= len(fls) })
+		done := true
+		for i, fl := range fls {
+			done = done && fleet.Syncs(fl) > before[i]
+		}
+		if done {
+			return
+		}
+		clk.Advance(step)
+	}
+}
+
+// crossTo advances clk to just past the start of the next ticket-key slot
+// (of period), waiting for the rotation loops first, then until every
+// member encrypts with a key other than the one it had.
+func crossTo(t testing.TB, clk *fleet.FakeClock, period time.Duration, ms ...*member) {
+	t.Helper()
+	old := make([][]byte, len(ms))
+	for i, m := range ms {
+		old[i] = m.srv.TicketKeys()
+	}
+	testenv.WaitFor(t, func() bool { return clk.Armed() >= len(ms) })
+	clk.Set(clk.Now().Truncate(period).Add(period + time.Millisecond))
+	testenv.WaitFor(t, func() bool {
+		for i, m := range ms {
+			if bytes.Equal(m.srv.TicketKeys(), old[i]) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// newServer returns a server that does not listen, closed at the end.
+func newServer(t testing.TB, cert tls.Certificate) *tlsserver.Server {
+	t.Helper()
+	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }

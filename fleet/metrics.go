@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -42,7 +43,7 @@ func newMetrics(p metric.MeterProvider) *metrics {
 		ops: b.Duration("tlsemit.fleet.redis.operation.duration",
 			"Time of a Redis operation made by the fleet, by feature and command; error.type on failures."),
 		errs: b.Counter("tlsemit.fleet.redis.errors", "{error}",
-			"Redis operations made by the fleet that failed, by feature and reason (timeout, closed, _OTHER)."),
+			"Redis operations made by the fleet that failed or timed out, by feature and reason (timeout, _OTHER); a caller's cancellation is not one."),
 		rotations: b.Counter("tlsemit.fleet.ticket_key.rotations", "{rotation}",
 			"Changes of the ticket key this member encrypts with."),
 		adopted: b.Counter("tlsemit.fleet.staples.adopted", "{staple}",
@@ -69,28 +70,32 @@ func (m *metrics) attrs(feature, op, errType string) *opAttrs {
 }
 
 // operation records one Redis operation of feature that took d and ended
-// with err.
-func (m *metrics) operation(feature, op string, d time.Duration, err error) {
+// with err, of the given kind: only outages count as errors.
+func (m *metrics) operation(feature, op string, d time.Duration, err error, kind outcomeKind) {
 	errType := ""
-	if err != nil {
+	switch kind {
+	case outcomeOutage:
 		errType = errorType(err)
+	case outcomeCaller:
+		errType = "canceled"
+	case outcomeWrongType:
+		errType = "wrong_type"
 	}
 	a := m.attrs(feature, op, errType)
 	ctx := context.Background()
 	if m.ops.Enabled(ctx) {
 		m.ops.Record(ctx, d.Seconds(), a.record...)
 	}
-	if err != nil {
+	if kind == outcomeOutage {
 		m.errs.Add(ctx, 1, a.add...)
 	}
 }
 
 func errorType(err error) string {
+	var ne net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errOpTimeout), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, ErrClosed):
-		return "closed"
 	}
 	return telemetry.OtherError
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/metrictest"
 	"github.com/tlsemit/tlsemit/internal/ocsptest"
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -25,11 +26,12 @@ func TestMetrics(t *testing.T) {
 	cert := leaf.TLSCertificate(true)
 
 	readers := []*metrictest.Reader{metrictest.New(t), metrictest.New(t)}
+	clk := fleet.NewFakeClock(time.Now())
 	var fls []*fleet.Fleet
 	var ss []*stapler
 	for _, rd := range readers {
-		fl := newFleet(t, fleet.Options{Redis: rdb, Secret: secret, MeterProvider: rd.Provider,
-			TicketKeyPeriod: time.Second, TicketLifetime: 2 * time.Second})
+		fl := newFleet(t, fleet.Options{Redis: rdb, Secret: secret, MeterProvider: rd.Provider})
+		fleet.SetClock(fl, clk)
 		fls = append(fls, fl)
 		ss = append(ss, newStapler(t, fl, r.Client, cert))
 	}
@@ -37,7 +39,9 @@ func TestMetrics(t *testing.T) {
 	stapled(t, ss[0].addr, "localhost", ca)
 	stapled(t, ss[1].addr, "localhost", ca)
 	// Sessions on member 1, ticket keys on both.
-	fls[1].Sessions(ss[1].srv)
+	if _, err := fls[1].Sessions(ss[1].srv); err != nil {
+		t.Fatal(err)
+	}
 	for i, fl := range fls {
 		if _, err := fl.TicketKeys(t.Context(), ss[i].srv); err != nil {
 			t.Fatal(err)
@@ -53,7 +57,9 @@ func TestMetrics(t *testing.T) {
 		conn.Close()
 	}
 	withTickets()
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond))) // past a boundary
+	testenv.WaitFor(t, func() bool { return clk.Armed() >= 2 }) // both rotation loops wait
+	clk.Set(clk.Now().Truncate(time.Hour).Add(time.Hour))       // a slot boundary
+	testenv.WaitFor(t, func() bool { return readers[0].Collect(t).Has("tlsemit.fleet.ticket_key.rotations") })
 
 	m0, m1 := readers[0].Collect(t), readers[1].Collect(t)
 	if n := int64(0); m0.Has("tlsemit.fleet.staples.adopted") && func() bool { n = m0.Int("tlsemit.fleet.staples.adopted"); return n != 0 }() {
@@ -70,11 +76,6 @@ func TestMetrics(t *testing.T) {
 	}
 	if n, _ := m1.Histogram("tlsemit.fleet.redis.operation.duration", "tlsemit.fleet.feature=ticket_keys"); n < 1 {
 		t.Errorf("member 1: no ticket-key sync recorded: %s", m1.Points("tlsemit.fleet.redis.operation.duration"))
-	}
-	// The boundary's switch runs on a timer that a busy machine may delay.
-	for deadline := time.Now().Add(time.Second); !m0.Has("tlsemit.fleet.ticket_key.rotations") && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		m0 = readers[0].Collect(t)
 	}
 	if !m0.Has("tlsemit.fleet.ticket_key.rotations") || m0.Int("tlsemit.fleet.ticket_key.rotations") < 1 {
 		t.Errorf("member 0: no rotation counted after a boundary")

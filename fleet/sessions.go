@@ -21,28 +21,31 @@ const maxSessionValue = 256 << 10
 // client that resumed on one member resumes on any. A handshake that issues
 // a session waits for its write (crypto/tls issues one on resumed
 // handshakes too), so that a client opening its next connections at once,
-// to any member, finds it; a resumption also waits for one read. Each call
-// is bounded by OpTimeout, and a session that cannot be read (Redis down,
-// expired, unreadable) means a full handshake, never a failed one. Session state is sealed with the
-// fleet's Secret and expires after SessionTTL.
+// to any member, finds it; a resumption also waits for one read. Both run
+// on the handshake's own goroutine, each bounded by OpTimeout, and during
+// an outage they are skipped without waiting (the fleet probes Redis in the
+// background). A session that cannot be read (Redis down, expired,
+// unreadable) means a full handshake, never a failed one. Session state is
+// sealed with the fleet's Secret and expires after SessionTTL.
 //
 // Sessions registers srv's 'newSession' and 'resumeSession' listeners;
 // while they exist the server issues session ids instead of self-contained
-// tickets (so TicketKeys has no effect on it). detach removes them; Close
-// does too.
-func (f *Fleet) Sessions(srv *tlsserver.Server) (detach func()) {
+// tickets (so TicketKeys has no effect on it). detach removes them, once
+// however often it is called; Close does too. The error is non-nil, and
+// nothing is registered, for a nil srv or a closed Fleet.
+func (f *Fleet) Sessions(srv *tlsserver.Server) (detach func(), err error) {
+	if srv == nil {
+		return nil, errors.New("fleet: Sessions: nil server")
+	}
+	if f.isClosed() {
+		return nil, ErrClosed
+	}
 	newID := srv.OnNewSession(func(id, data []byte, done func()) {
-		if !f.goTracked(func() {
-			f.saveSession(id, data)
-			done()
-		}) {
-			done()
-		}
+		f.saveSession(id, data)
+		done()
 	})
 	resumeID := srv.OnResumeSession(func(id []byte, cb func(err error, data []byte)) {
-		if !f.goTracked(func() { cb(nil, f.loadSession(id)) }) {
-			cb(nil, nil)
-		}
+		cb(nil, f.loadSession(id))
 	})
 	var once sync.Once
 	f.mu.Lock()
@@ -64,45 +67,60 @@ func (f *Fleet) Sessions(srv *tlsserver.Server) (detach func()) {
 	f.mu.Unlock()
 	if closed {
 		undo()
+		return nil, ErrClosed
 	}
-	return undo
+	return undo, nil
+}
+
+func (f *Fleet) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 func (f *Fleet) sessionKey(id []byte) string { return f.prefix + "session:" + hex.EncodeToString(id) }
 
 func (f *Fleet) saveSession(id, data []byte) {
 	if f.skip(&f.sessions) {
+		f.stats.sessionWriteFailures.Add(1)
 		return
 	}
 	key := f.sessionKey(id)
 	val := f.session.seal(key, data)
-	_, err := do(f, &f.sessions, "SET", func(ctx context.Context) (string, error) {
+	_, err := do(f, nil, &f.sessions, "SET", func(ctx context.Context) (string, error) {
 		return f.rdb.Set(ctx, key, val, f.ttl).Result()
 	})
 	if err != nil {
-		f.failed(&f.sessions, "SET", err)
-		return
+		f.stats.sessionWriteFailures.Add(1)
 	}
-	f.succeeded(&f.sessions)
 }
 
 // loadSession returns the session stored under id, or nil for a full
 // handshake.
 func (f *Fleet) loadSession(id []byte) []byte {
+	data := f.readSession(id)
+	if data == nil {
+		f.stats.sessionMisses.Add(1)
+	} else {
+		f.stats.sessionHits.Add(1)
+	}
+	return data
+}
+
+func (f *Fleet) readSession(id []byte) []byte {
 	if f.skip(&f.sessions) {
 		return nil
 	}
 	key := f.sessionKey(id)
-	val, err := do(f, &f.sessions, "GETRANGE", func(ctx context.Context) ([]byte, error) {
+	val, err := do(f, nil, &f.sessions, "GETRANGE", func(ctx context.Context) ([]byte, error) {
 		return f.rdb.GetRange(ctx, key, 0, maxSessionValue).Bytes()
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		f.failed(&f.sessions, "GETRANGE", err)
+	if redis.HasErrorPrefix(err, "WRONGTYPE") {
+		f.junk(&f.sessions, key, err)
 		return nil
 	}
-	f.succeeded(&f.sessions)
-	if len(val) == 0 {
-		return nil // not there, or expired
+	if err != nil || len(val) == 0 {
+		return nil // Redis unavailable, not there, or expired
 	}
 	if len(val) > maxSessionValue {
 		f.junk(&f.sessions, key, errors.New("value too large"))

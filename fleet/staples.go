@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/ocsp"
 
 	"github.com/tlsemit/tlsemit/ocspfetch"
 )
@@ -17,10 +17,6 @@ import (
 // verifies (and size-checks) whatever it loads; this only keeps a huge
 // value from being read whole.
 const maxStapleValue = 1 << 20
-
-// stapleTTLWithoutNextUpdate is how long a response without NextUpdate is
-// kept, as ocspfetch serves one (ocspfetch.NoNextUpdateLifetime).
-const stapleTTLWithoutNextUpdate = ocspfetch.NoNextUpdateLifetime
 
 // Store returns an ocspfetch.LockingStore that shares verified OCSP
 // responses among the fleet's members: give it to every member's
@@ -31,44 +27,58 @@ const stapleTTLWithoutNextUpdate = ocspfetch.NoNextUpdateLifetime
 // for the whole fleet.
 //
 // Staples are public and every Fetcher verifies what it loads, so Redis is
-// trusted for availability only. A response expires from Redis at its
-// NextUpdate. Calls are bounded by OpTimeout; with Redis unavailable each
-// member asks the responder itself, as a lone server would.
+// trusted for availability only. A response expires from Redis at the
+// expiry ocspfetch stores it with (its NextUpdate). Each call has the
+// caller's deadline (a Fetcher's StoreTimeout), or OpTimeout when ctx has
+// none, and runs on the caller's goroutine (a Fetcher runs Store calls on
+// goroutines of their own) when the client honours context deadlines. A
+// Redis call that fails, or gets no answer within OpTimeout, is an outage,
+// after which calls fail at once (the fleet probes Redis in the
+// background): a refresh then keeps serving its staple and tries the
+// fleet again later, and a member without a staple asks the responder
+// itself, as a lone server would.
 func (f *Fleet) Store() ocspfetch.LockingStore {
-	return &stapleStore{f: f, seen: make(map[string]time.Time)}
+	return &stapleStore{f: f, seen: make(map[string]seenStaple)}
 }
 
 type stapleStore struct {
 	f *Fleet
 
 	mu     sync.Mutex
-	seen   map[string]time.Time // key → the newest ThisUpdate this member stored or read
-	pruned int                  // len(seen) after the last pruning
+	seen   map[string]seenStaple // key → the response this member last stored or read
+	pruned int                   // len(seen) after the last pruning
+}
+
+type seenStaple struct {
+	sum uint64
+	at  time.Time
 }
 
 // seenFor is how long a key is remembered: longer than any OCSP response
 // lives, so that a replaced certificate's key is forgotten.
 const seenFor = 30 * 24 * time.Hour
 
-// saw records that this member has a response under key produced at
-// thisUpdate, and reports whether it is newer than any it had: read from
-// Redis, that is a staple another member fetched.
-func (s *stapleStore) saw(key string, thisUpdate time.Time) bool {
+var stapleSeed = maphash.MakeSeed()
+
+// saw records that this member has der under key, and reports whether it
+// is a response it did not have: read from Redis, that is a staple another
+// member fetched.
+func (s *stapleStore) saw(key string, der []byte) bool {
+	sum := maphash.Bytes(stapleSeed, der)
+	now := s.f.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !thisUpdate.After(s.seen[key]) {
-		return false
-	}
-	s.seen[key] = thisUpdate
+	old, ok := s.seen[key]
+	s.seen[key] = seenStaple{sum, now}
 	if len(s.seen) > 2*max(s.pruned, 512) {
-		for k, t := range s.seen {
-			if time.Since(t) > seenFor {
+		for k, v := range s.seen {
+			if now.Sub(v.at) > seenFor {
 				delete(s.seen, k)
 			}
 		}
 		s.pruned = len(s.seen)
 	}
-	return true
+	return !ok || old.sum != sum
 }
 
 func (s *stapleStore) name(key string) string { return s.f.prefix + "ocsp:" + key }
@@ -82,16 +92,16 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 		return nil, errSkipped
 	}
 	name := s.name(key)
-	val, err := do(f, &f.staples, "GETRANGE", func(opCtx context.Context) ([]byte, error) {
-		ctx, cancel := mergeDone(opCtx, ctx)
-		defer cancel()
+	val, err := do(f, ctx, &f.staples, "GETRANGE", func(ctx context.Context) ([]byte, error) {
 		return f.rdb.GetRange(ctx, name, 0, maxStapleValue).Bytes()
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		f.failed(&f.staples, "GETRANGE", err)
+	if redis.HasErrorPrefix(err, "WRONGTYPE") {
+		f.junk(&f.staples, name, err)
+		return nil, ocspfetch.ErrCacheMiss // the fetch that follows replaces it
+	}
+	if err != nil {
 		return nil, err
 	}
-	f.succeeded(&f.staples)
 	if len(val) == 0 {
 		return nil, ocspfetch.ErrCacheMiss
 	}
@@ -99,41 +109,28 @@ func (s *stapleStore) Load(ctx context.Context, key string) ([]byte, error) {
 		f.junk(&f.staples, name, errors.New("value too large"))
 		return nil, ocspfetch.ErrCacheMiss
 	}
-	if r, err := ocsp.ParseResponse(val, nil); err == nil && s.saw(key, r.ThisUpdate) {
+	if s.saw(key, val) {
+		f.stats.staplesAdopted.Add(1)
 		f.metrics.adopted.Add(ctx, 1, f.metrics.none...)
 	}
 	return val, nil
 }
 
-// Store saves der under key until the response's NextUpdate.
-func (s *stapleStore) Store(ctx context.Context, key string, der []byte) error {
+// Store saves der under key until expires.
+func (s *stapleStore) Store(ctx context.Context, key string, der []byte, expires time.Time) error {
 	f := s.f
-	if f.skip(&f.staples) {
-		return errSkipped
-	}
-	ttl := stapleTTLWithoutNextUpdate
-	if r, err := ocsp.ParseResponse(der, nil); err == nil {
-		if !r.NextUpdate.IsZero() {
-			ttl = time.Until(r.NextUpdate)
-		}
-		if ttl > 0 {
-			s.saw(key, r.ThisUpdate)
-		}
-	}
+	ttl := expires.Sub(f.now())
 	if ttl <= 0 {
 		return nil // nothing worth sharing
 	}
-	_, err := do(f, &f.staples, "SET", func(opCtx context.Context) (string, error) {
-		ctx, cancel := mergeDone(opCtx, ctx)
-		defer cancel()
+	s.saw(key, der)
+	if f.skip(&f.staples) {
+		return errSkipped
+	}
+	_, err := do(f, ctx, &f.staples, "SET", func(ctx context.Context) (string, error) {
 		return f.rdb.Set(ctx, s.name(key), der, ttl).Result()
 	})
-	if err != nil {
-		f.failed(&f.staples, "SET", err)
-		return err
-	}
-	f.succeeded(&f.staples)
-	return nil
+	return err
 }
 
 // Delete removes key.
@@ -142,14 +139,9 @@ func (s *stapleStore) Delete(ctx context.Context, key string) error {
 	if f.skip(&f.staples) {
 		return errSkipped
 	}
-	_, err := do(f, &f.staples, "DEL", func(opCtx context.Context) (int64, error) {
-		ctx, cancel := mergeDone(opCtx, ctx)
-		defer cancel()
+	_, err := do(f, ctx, &f.staples, "DEL", func(ctx context.Context) (int64, error) {
 		return f.rdb.Del(ctx, s.name(key)).Result()
 	})
-	if err != nil {
-		f.failed(&f.staples, "DEL", err)
-	}
 	return err
 }
 
@@ -166,23 +158,17 @@ func (s *stapleStore) Lock(ctx context.Context, key string, ttl time.Duration) (
 	}
 	name := s.lockName(key)
 	token := hex.EncodeToString(randomBytes(16))
-	ok, err := do(f, &f.staples, "SET", func(opCtx context.Context) (bool, error) {
-		ctx, cancel := mergeDone(opCtx, ctx)
-		defer cancel()
+	ok, err := do(f, ctx, &f.staples, "SET", func(ctx context.Context) (bool, error) {
 		return f.rdb.SetNX(ctx, name, token, ttl).Result()
 	})
 	if err != nil {
-		f.failed(&f.staples, "SET NX", err)
 		return nil, err
 	}
-	f.succeeded(&f.staples)
 	if !ok {
 		return nil, ocspfetch.ErrLocked
 	}
 	return func(ctx context.Context) error {
-		_, err := do(f, &f.staples, "EVALSHA", func(opCtx context.Context) (any, error) {
-			ctx, cancel := mergeDone(opCtx, ctx)
-			defer cancel()
+		_, err := do(f, ctx, &f.staples, "EVALSHA", func(ctx context.Context) (any, error) {
 			return unlockScript.Run(ctx, f.rdb, []string{name}, token).Result()
 		})
 		return err

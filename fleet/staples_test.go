@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,7 +76,7 @@ func stapled(t *testing.T, addr, serverName string, ca *testpki.CA) *ocsp.Respon
 	return r
 }
 
-func newFleet(t *testing.T, opts fleet.Options) *fleet.Fleet {
+func newFleet(t testing.TB, opts fleet.Options) *fleet.Fleet {
 	t.Helper()
 	fl, err := fleet.New(opts)
 	if err != nil {
@@ -129,62 +126,6 @@ func TestStaplesOneRequestPerCertificate(t *testing.T) {
 	}
 	if st := late.f.Stats(); st.Loaded != 2 || st.Fetched != 0 {
 		t.Errorf("late member: Loaded %d, Fetched %d; want 2 and 0", st.Loaded, st.Fetched)
-	}
-}
-
-// With answers that live 4 s, members refresh again and again: the fleet
-// asks the responder once per certificate per refresh, and every member
-// staples the newer answer.
-func TestStaplesOneRequestPerRefresh(t *testing.T) {
-	_, rdb := startRedis(t)
-	ca := testpki.NewCA(t, "fleet CA")
-	var requests atomic.Int64
-	var mu sync.Mutex
-	thisUpdates := map[time.Time]bool{}
-	var leaf *testpki.Leaf
-	resp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		requests.Add(1)
-		now := time.Now().Truncate(time.Second)
-		mu.Lock()
-		thisUpdates[now] = true
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Write(ca.OCSPResponse(t, leaf.Cert, testpki.ResponseOptions{ThisUpdate: now, NextUpdate: now.Add(4 * time.Second)}))
-	}))
-	defer resp.Close()
-	leaf = ca.Issue(t, testpki.LeafOptions{OCSPServer: []string{resp.URL}})
-	cert := leaf.TLSCertificate(true)
-	var ms []*stapler
-	for range 3 {
-		ms = append(ms, newStapler(t, newFleet(t, fleet.Options{Redis: rdb, Secret: secret}), resp.Client(), cert))
-	}
-	seen := make([]time.Time, len(ms))
-	deadline := time.Now().Add(9 * time.Second)
-	advanced := make([]int, len(ms))
-	for time.Now().Before(deadline) {
-		for i, m := range ms {
-			if r := stapled(t, m.addr, "localhost", ca); r != nil && r.ThisUpdate.After(seen[i]) {
-				seen[i] = r.ThisUpdate
-				advanced[i]++
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	mu.Lock()
-	distinct := len(thisUpdates)
-	mu.Unlock()
-	n := requests.Load()
-	t.Logf("%d responder requests, %d distinct answers, staples advanced %v times per member", n, distinct, advanced)
-	for i, a := range advanced {
-		if a < 3 {
-			t.Errorf("member %d stapled only %d successive answers in 9 s of 4-second answers", i, a)
-		}
-	}
-	// One request per refresh: about as many requests as successive answers
-	// one member stapled (three members asking on their own would make
-	// three times as many), and no two requests in the same second.
-	if n > int64(slices.Max(advanced))+2 || n > int64(distinct) {
-		t.Errorf("%d responder requests (%d distinct answers) while each member stapled %v successive answers: members asked separately", n, distinct, advanced)
 	}
 }
 

@@ -46,7 +46,7 @@ func TestStapleStoreEdgeCases(t *testing.T) {
 	// Kept until the response's NextUpdate.
 	m.SetTime(time.Now())
 	der := ocspResponse(t, time.Now().Add(-time.Minute), time.Now().Add(2*time.Hour))
-	if err := s.Store(ctx, "k", der); err != nil {
+	if err := s.Store(ctx, "k", der, time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := m.TTL("p:ocsp:k"); ttl < 119*time.Minute || ttl > 2*time.Hour {
@@ -56,7 +56,7 @@ func TestStapleStoreEdgeCases(t *testing.T) {
 		t.Fatalf("Load = %d bytes, %v", len(got), err)
 	}
 	// An expired response is not shared at all.
-	if err := s.Store(ctx, "old", ocspResponse(t, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))); err != nil {
+	if err := s.Store(ctx, "old", ocspResponse(t, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if m.Exists("p:ocsp:old") {

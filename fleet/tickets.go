@@ -31,17 +31,24 @@ const ticketKeySize = 48
 // Redis (at most every minute, with jitter); a handshake never waits for
 // Redis.
 //
+// A key missing from Redis (Redis restarted empty, or evicted it) or
+// spoiled there (a value that does not open, or of another type) is
+// written again by the first member to poll that knows it, and the others
+// read it back: the fleet keeps the keys its tickets were issued under.
+//
 // When Redis cannot be reached the member keeps the keys it knows,
 // switching to the announced next key on time, and beyond them encrypts
 // with a key of its own (tickets then resume on this member only); once
 // Redis answers it adopts the fleet's keys again within one poll, and
-// offers its own key for a slot nobody has created.
+// offers its own key for a slot nobody has created. A key a member held and
+// no longer encrypts with is kept for decryption for TicketLifetime.
 //
-// TicketKeys waits, within ctx, for the first answer from Redis; without
-// one it starts on the fallback and keeps trying. The error is non-nil
-// only for a closed Fleet or a nil srv. stop stops updating srv's keys,
-// which it keeps; Close stops every server's.
-func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (stop func(), err error) {
+// TicketKeys waits, within ctx, for the first answer from Redis (at most
+// OpTimeout if ctx has no deadline); without one it starts on the fallback
+// and keeps trying. The error is non-nil, and nothing is attached, only
+// for a closed Fleet or a nil srv. detach stops updating srv's keys, which
+// it keeps, once however often it is called; Close stops every server's.
+func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (detach func(), err error) {
 	if srv == nil {
 		return nil, errors.New("fleet: TicketKeys: nil server")
 	}
@@ -69,6 +76,7 @@ func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (stop fun
 		r.give(srv)
 	}
 	if fresh && !f.goTracked(r.loop) {
+		r.remove(srv)
 		return nil, ErrClosed
 	}
 	var once sync.Once
@@ -85,12 +93,30 @@ type rotator struct {
 	slots   map[int64]*slotKeys
 	ring    [][]byte // as last installed
 	synced  bool     // the last sync reached Redis
+	syncs   int64    // syncs done, for tests
 }
 
-// slotKeys are the keys a member knows for one slot: the fleet's, and one
-// it made itself while Redis was away.
+// slotKeys are the keys a member knows for one slot.
 type slotKeys struct {
-	fleet, local []byte
+	fleet []byte   // the fleet's, as Redis last said or as this member wrote it
+	local []byte   // this member's own, made while the fleet's was unknown
+	old   [][]byte // keys held before, for decryption only
+}
+
+// maxOldKeys bounds the keys kept per slot beyond the fleet's and the
+// member's own: a key that keeps changing under a slot's name (a writer
+// without the Secret cannot make one that opens) must not grow the ring.
+const maxOldKeys = 4
+
+// retire keeps k, a key the slot no longer encrypts with, for decryption.
+func (sk *slotKeys) retire(k []byte) {
+	if k == nil || slices.ContainsFunc(sk.old, func(x []byte) bool { return bytes.Equal(x, k) }) {
+		return
+	}
+	sk.old = append(sk.old, k)
+	if len(sk.old) > maxOldKeys {
+		sk.old = sk.old[len(sk.old)-maxOldKeys:]
+	}
 }
 
 func newRotator(f *Fleet) *rotator {
@@ -114,9 +140,9 @@ func (r *rotator) kept() int64 {
 }
 
 // name is the Redis key of a slot's ticket key. The hash tag puts every
-// ticket key in one Cluster slot, so one MGET reads them; the period is
-// part of the name, so that members configured differently during a
-// rolling change do not read one slot number two ways.
+// ticket key in one Cluster slot, so one pipeline reads them all; the
+// period is part of the name, so that members configured differently
+// during a rolling change do not read one slot number two ways.
 func (r *rotator) name(slot int64) string {
 	return fmt.Sprintf("%s{ticket-keys}:%s:%d:%d", r.f.prefix, r.id, r.f.period.Milliseconds(), slot)
 }
@@ -128,121 +154,204 @@ func (r *rotator) expiry(slot int64) time.Time {
 	return r.start(slot + 2).Add(r.f.life)
 }
 
+// maxTicketValue bounds what a ticket-key read takes from Redis: a sealed
+// key is 89 bytes; anything longer is not ours, and is read no further.
+const maxTicketValue = 512
+
+// read is what one slot's name held: a value (at most maxTicketValue+1
+// bytes of it), nothing, or a value of another type.
+type read struct {
+	val       []byte
+	wrongType bool
+}
+
+// repairScript replaces the value under KEYS[1] with ARGV[2] (expiring at
+// ARGV[3], unix ms), unless it changed since this member read ARGV[1]
+// there ("" for nothing or another type): it returns what is there after
+// (at most ARGV[4]+1 bytes of it). So members that find the same junk, or
+// the same missing key, agree on one replacement, and a key another member
+// just wrote is never overwritten.
+var repairScript = redis.NewScript(`
+local t = redis.call("TYPE", KEYS[1])["ok"]
+if t == "string" then
+  local v = redis.call("GETRANGE", KEYS[1], 0, ARGV[4])
+  if v ~= ARGV[1] then return v end
+end
+redis.call("SET", KEYS[1], ARGV[2], "PXAT", ARGV[3])
+return ARGV[2]`)
+
 // sync reads the fleet's keys for the slots around now, creating the
-// current and next slots' keys if nobody has. It reports whether Redis
-// answered.
+// current and next slots' keys if nobody has, and writing again the keys
+// this member knows that Redis lost or holds spoiled. It reports whether
+// Redis answered.
 func (r *rotator) sync(ctx context.Context, now time.Time) bool {
-	f := r.f
 	cur := r.slot(now)
 	first := cur - r.kept()
 	r.mu.Lock()
-	candidates := map[int64][]byte{}
-	for _, s := range []int64{cur, cur + 1} {
-		k := r.known(s).local
-		if k == nil {
-			k = newTicketKey()
+	// What this member offers for a slot: the key it knows (so that a
+	// Redis that lost it gets it back), else its own, else a new one.
+	offer := map[int64][]byte{}
+	for s := first; s <= cur+1; s++ {
+		switch sk := r.slots[s]; {
+		case sk != nil && sk.fleet != nil:
+			offer[s] = sk.fleet
+		case sk != nil && sk.local != nil:
+			offer[s] = sk.local
+		case s >= cur:
+			offer[s] = newTicketKey()
 		}
-		candidates[s] = k
 	}
 	r.mu.Unlock()
 
-	type reply struct {
-		created []*redis.StatusCmd // cur, cur+1
-		older   *redis.SliceCmd
+	reads, ok := r.readSlots(ctx, cur, first, offer)
+	if ok {
+		ok = r.repair(ctx, now, cur, reads, offer)
 	}
-	rep, err := do(f, &f.tickets, "PIPELINE", func(opCtx context.Context) (reply, error) {
-		ctx, cancel := mergeDone(opCtx, ctx)
-		defer cancel()
-		var rep reply
-		_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, s := range []int64{cur, cur + 1} {
-				name := r.name(s)
-				rep.created = append(rep.created, p.SetArgs(ctx, name, f.ticket.seal(name, candidates[s]),
-					redis.SetArgs{Mode: "NX", Get: true, ExpireAt: r.expiry(s)}))
-			}
-			if first < cur {
-				names := make([]string, 0, cur-first)
-				for s := first; s < cur; s++ {
-					names = append(names, r.name(s))
-				}
-				rep.older = p.MGet(ctx, names...)
-			}
-			return nil
-		})
-		if errors.Is(err, redis.Nil) {
-			err = nil // a key that SET NX created: read per command below
-		}
-		return rep, err
-	})
-	if err != nil {
-		f.failed(&f.tickets, "ticket keys", err)
-		r.mu.Lock()
-		r.synced = false
-		r.mu.Unlock()
-		return false
-	}
-	f.succeeded(&f.tickets)
-
-	found := map[int64][]byte{}
-	var overwrite []int64
-	for i, cmd := range rep.created {
-		s := cur + int64(i)
-		old, err := cmd.Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			found[s] = candidates[s] // ours is the fleet's now
-		case err != nil:
-			f.failed(&f.tickets, "SET NX", err)
-		default:
-			if k := r.open(s, old); k != nil {
-				found[s] = k
-			} else {
-				overwrite = append(overwrite, s)
-			}
-		}
-	}
-	if rep.older != nil {
-		vals, _ := rep.older.Result()
-		for i, v := range vals {
-			s := first + int64(i)
-			if str, ok := v.(string); ok {
-				if k := r.open(s, str); k != nil {
-					found[s] = k
-				}
-			}
-		}
-	}
-	// A value that does not open under our name is junk (nothing a member
-	// of this fleet wrote): replace it, or the slot would have no fleet key.
-	for _, s := range overwrite {
-		name := r.name(s)
-		_, err := do(f, &f.tickets, "SET", func(ctx context.Context) (string, error) {
-			return f.rdb.Set(ctx, name, f.ticket.seal(name, candidates[s]), time.Until(r.expiry(s))).Result()
-		})
-		if err == nil {
-			found[s] = candidates[s]
-		}
-	}
-
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.synced = true
-	for s, k := range found {
+	r.syncs++
+	r.synced = ok
+	for s, rd := range reads {
+		k := r.open(s, rd)
+		if k == nil {
+			continue
+		}
 		sk := r.known(s)
+		if sk.fleet != nil && !bytes.Equal(sk.fleet, k) {
+			sk.retire(sk.fleet) // another member's key won: keep ours for its tickets
+		}
 		sk.fleet = k
 		if sk.local != nil && bytes.Equal(sk.local, k) {
 			sk.local = nil // the fleet adopted our key
 		}
 	}
+	return ok
+}
+
+// readSlots creates the current and next slots' keys if nobody has (SET
+// NX), then reads every slot's, each read bounded by maxTicketValue: one
+// pipeline. It reports whether Redis answered every command.
+func (r *rotator) readSlots(ctx context.Context, cur, first int64, offer map[int64][]byte) (map[int64]read, bool) {
+	f := r.f
+	type reply struct {
+		created []*redis.BoolCmd
+		reads   []*redis.StringCmd
+	}
+	rep, err := do(f, ctx, &f.tickets, "PIPELINE", func(ctx context.Context) (reply, error) {
+		var rep reply
+		_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, s := range []int64{cur, cur + 1} {
+				name := r.name(s)
+				rep.created = append(rep.created, p.SetNX(ctx, name, f.ticket.seal(name, offer[s]), r.expiry(s).Sub(f.now())))
+			}
+			for s := first; s <= cur+1; s++ {
+				rep.reads = append(rep.reads, p.GetRange(ctx, r.name(s), 0, maxTicketValue))
+			}
+			return nil
+		})
+		var rerr redis.Error
+		if errors.As(err, &rerr) {
+			err = nil // a command's own error: read per command below
+		}
+		return rep, err
+	})
+	if err != nil {
+		return nil, false
+	}
+	ok := true
+	for _, c := range rep.created {
+		if err := c.Err(); err != nil && !redis.HasErrorPrefix(err, "WRONGTYPE") {
+			f.failed(&f.tickets, "SET NX", err) // OOM, READONLY after a failover, …
+			ok = false
+		}
+	}
+	reads := make(map[int64]read, len(rep.reads))
+	for i, c := range rep.reads {
+		s := first + int64(i)
+		v, err := c.Bytes()
+		switch {
+		case err == nil:
+			reads[s] = read{val: v}
+		case redis.HasErrorPrefix(err, "WRONGTYPE"):
+			reads[s] = read{wrongType: true}
+		default:
+			f.failed(&f.tickets, "GETRANGE", err)
+			ok = false
+		}
+	}
+	if ok {
+		f.succeeded(&f.tickets)
+	}
+	return reads, ok
+}
+
+// repair writes again, under the slots' names, the keys this member knows
+// that Redis lost or holds spoiled (and, for the current and next slots, a
+// key of its own if it knows none), and updates reads with what is there
+// after. It reports whether Redis answered.
+func (r *rotator) repair(ctx context.Context, now time.Time, cur int64, reads map[int64]read, offer map[int64][]byte) bool {
+	f := r.f
+	var fix []int64
+	for s, rd := range reads {
+		if _, ours := offer[s]; !ours || !r.expiry(s).After(now) {
+			continue // nothing to offer: a spoiled value is ignored (and logged)
+		}
+		if rd.wrongType || len(rd.val) == 0 || r.open(s, rd) == nil {
+			fix = append(fix, s)
+		}
+	}
+	if len(fix) == 0 {
+		return true
+	}
+	slices.Sort(fix)
+	cmds, err := do(f, ctx, &f.tickets, "EVAL", func(ctx context.Context) ([]*redis.Cmd, error) {
+		var cmds []*redis.Cmd
+		_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, s := range fix {
+				name := r.name(s)
+				seen := ""
+				if !reads[s].wrongType {
+					seen = string(reads[s].val)
+				}
+				cmds = append(cmds, repairScript.Eval(ctx, p, []string{name},
+					seen, f.ticket.seal(name, offer[s]), r.expiry(s).UnixMilli(), maxTicketValue))
+			}
+			return nil
+		})
+		var rerr redis.Error
+		if errors.As(err, &rerr) {
+			err = nil
+		}
+		return cmds, err
+	})
+	if err != nil {
+		return false
+	}
+	for i, c := range cmds {
+		v, err := c.Text()
+		if err != nil {
+			f.failed(&f.tickets, "EVAL", err)
+			return false
+		}
+		reads[fix[i]] = read{val: []byte(v)}
+	}
 	return true
 }
 
-// open returns the key sealed in value for slot s, or nil.
-func (r *rotator) open(s int64, value string) []byte {
+// open returns the key sealed in what slot s's name held, or nil: for
+// nothing there, or junk (which it logs).
+func (r *rotator) open(s int64, rd read) []byte {
+	if len(rd.val) == 0 && !rd.wrongType {
+		return nil
+	}
 	name := r.name(s)
-	k, err := r.f.ticket.open(name, []byte(value))
-	if err == nil && len(k) != ticketKeySize {
-		err = errors.New("not a ticket key")
+	var k []byte
+	err := errors.New("a value of another type")
+	if !rd.wrongType {
+		k, err = r.f.ticket.open(name, rd.val)
+		if err == nil && len(k) != ticketKeySize {
+			err = errors.New("not a ticket key")
+		}
 	}
 	if err != nil {
 		r.f.junk(&r.f.tickets, name, err)
@@ -283,11 +392,13 @@ func (r *rotator) ringAt(now time.Time) [][]byte {
 	}
 	ring := [][]byte{enc}
 	addSlot := func(s int64) {
-		if sk := r.slots[s]; sk != nil {
-			for _, k := range [][]byte{sk.fleet, sk.local} {
-				if k != nil && !slices.ContainsFunc(ring, func(x []byte) bool { return bytes.Equal(x, k) }) {
-					ring = append(ring, k)
-				}
+		sk := r.slots[s]
+		if sk == nil {
+			return
+		}
+		for _, k := range append([][]byte{sk.fleet, sk.local}, sk.old...) {
+			if k != nil && !slices.ContainsFunc(ring, func(x []byte) bool { return bytes.Equal(x, k) }) {
+				ring = append(ring, k)
 			}
 		}
 	}
@@ -302,14 +413,23 @@ func (r *rotator) ringAt(now time.Time) [][]byte {
 
 // install gives every server the ring for now, if it changed.
 func (r *rotator) install(now time.Time) {
+	f := r.f
 	r.mu.Lock()
 	ring := r.ringAt(now)
+	cur := r.slot(now)
+	local := r.slots[cur].fleet == nil
+	f.stats.mu.Lock()
+	f.stats.encSlot, f.stats.encLocal = cur, local
+	if len(r.ring) == 0 || !bytes.Equal(ring[0], r.ring[0]) {
+		f.stats.lastRotation = now
+	}
+	f.stats.mu.Unlock()
 	if slices.EqualFunc(ring, r.ring, bytes.Equal) {
 		r.mu.Unlock()
 		return
 	}
 	if len(r.ring) > 0 && !bytes.Equal(ring[0], r.ring[0]) {
-		r.f.metrics.rotations.Add(context.Background(), 1, r.f.metrics.none...)
+		f.metrics.rotations.Add(context.Background(), 1, f.metrics.none...)
 	}
 	r.ring = ring
 	servers := make([]*tlsserver.Server, 0, len(r.servers))
@@ -319,7 +439,7 @@ func (r *rotator) install(now time.Time) {
 	r.mu.Unlock()
 	for _, s := range servers {
 		if err := s.SetTicketKeys(ring...); err != nil {
-			r.f.log.Error("fleet: installing ticket keys", "err", err)
+			f.log.Error("fleet: installing ticket keys", "err", err)
 		}
 	}
 }
@@ -346,13 +466,15 @@ func (r *rotator) remove(srv *tlsserver.Server) {
 // before it is used, and at most a minute apart.
 func (r *rotator) pollInterval() time.Duration { return min(r.f.period/4, time.Minute) }
 
+// retryInterval is the poll interval after a poll that failed.
+const retryInterval = 5 * time.Second
+
 // loop keeps the servers' keys current until the Fleet closes or no server
 // is left.
 func (r *rotator) loop() {
 	f := r.f
-	t := time.NewTimer(0)
+	t := f.clock.NewTimer()
 	defer t.Stop()
-	<-t.C
 	for {
 		f.mu.Lock() // TicketKeys registers servers under it
 		r.mu.Lock()
@@ -369,7 +491,7 @@ func (r *rotator) loop() {
 		now := f.now()
 		poll := r.pollInterval()
 		if !synced {
-			poll = min(poll, 5*time.Second)
+			poll = min(poll, retryInterval)
 		}
 		wait := poll + jitter(poll/10)
 		boundary := r.start(r.slot(now) + 1).Sub(now)
@@ -381,14 +503,14 @@ func (r *rotator) loop() {
 		select {
 		case <-f.done:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		now = f.now()
 		if atBoundary {
 			r.install(now) // the announced key, without waiting for Redis
 			continue
 		}
-		r.sync(context.Background(), now)
+		r.sync(nil, now)
 		r.install(now)
 	}
 }
@@ -407,11 +529,4 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(mrand.Int64N(int64(2*d)+1)) - d
-}
-
-// mergeDone returns a context that ends when either a or b does.
-func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() { stop(); cancel() }
 }

@@ -10,29 +10,32 @@ import (
 	"github.com/alicebob/miniredis/v2"
 )
 
-// clock is a hand-driven time for a Fleet and miniredis together.
-type clock struct {
-	t time.Time
+// testClock is a hand-driven time for a Fleet and miniredis together.
+type testClock struct {
+	*FakeClock
 	m *miniredis.Miniredis
 }
 
-func (c *clock) now() time.Time { return c.t }
+func (c *testClock) now() time.Time { return c.Now() }
 
-func (c *clock) set(t time.Time) {
-	c.t = t
-	c.m.SetTime(t)
+func (c *testClock) set(t time.Time) { c.Set(t) }
+
+func newTestClock(m *miniredis.Miniredis, t time.Time) *testClock {
+	c := &testClock{FakeClock: NewFakeClock(t), m: m}
+	c.onSet = m.SetTime
+	m.SetTime(t)
+	return c
 }
 
-func rotatorsAt(t *testing.T, n int, opts Options) (*clock, *miniredis.Miniredis, []*rotator, []*logBuffer) {
+func rotatorsAt(t *testing.T, n int, opts Options) (*testClock, *miniredis.Miniredis, []*rotator, []*logBuffer) {
 	t.Helper()
 	m := miniredis.RunT(t)
-	c := &clock{m: m}
-	c.set(time.Date(2026, 11, 28, 10, 30, 0, 0, time.UTC))
+	c := newTestClock(m, time.Date(2026, 11, 28, 10, 30, 0, 0, time.UTC))
 	var rs []*rotator
 	var logs []*logBuffer
 	for range n {
 		f, l := miniFleet(t, m, opts)
-		f.now = c.now
+		f.clock = c
 		rs = append(rs, newRotator(f))
 		logs = append(logs, l)
 	}
@@ -92,7 +95,7 @@ func TestTicketKeysMembersAgree(t *testing.T) {
 	// Redis call at all.
 	m.Close()
 	next := rs[0].start(cur + 1)
-	c.t = next
+	c.FakeClock.Set(next)
 	for i, r := range rs {
 		ring := ringOf(r, next)
 		if !bytes.Equal(ring[0], want[1]) {
@@ -134,7 +137,7 @@ func TestTicketKeysRingOrderAndRetention(t *testing.T) {
 	}
 	// A member that joins later reads the same older keys from Redis.
 	f2, _ := miniFleet(t, c.m, hourly)
-	f2.now = c.now
+	f2.clock = c
 	r2 := newRotator(f2)
 	if !r2.sync(context.Background(), c.now()) {
 		t.Fatal("sync failed")
@@ -205,13 +208,12 @@ func TestTicketKeysJunkIsReplaced(t *testing.T) {
 
 func TestTicketKeysSecretsDoNotMix(t *testing.T) {
 	m := miniredis.RunT(t)
-	c := &clock{m: m}
-	c.set(time.Date(2026, 11, 28, 10, 30, 0, 0, time.UTC))
+	c := newTestClock(m, time.Date(2026, 11, 28, 10, 30, 0, 0, time.UTC))
 	fa, logsA := miniFleet(t, m, hourly)
 	opts := hourly
 	opts.Secret = bytes.Repeat([]byte("x"), 32)
 	fb, logsB := miniFleet(t, m, opts)
-	fa.now, fb.now = c.now, c.now
+	fa.clock, fb.clock = c, c
 	a, b := newRotator(fa), newRotator(fb)
 	for range 2 {
 		if !a.sync(context.Background(), c.now()) || !b.sync(context.Background(), c.now()) {

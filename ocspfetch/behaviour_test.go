@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -29,13 +30,14 @@ import (
 func TestSingleflight(t *testing.T) {
 	clk := newClock()
 	s := newScripted(t, clk)
+	const n = 1000
+	var f *Fetcher
 	good := s.good(t)
 	s.set(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond) // let every caller pile up
+		testenv.WaitFor(t, func() bool { return f.Stats().Misses == n }) // every caller waits on the fetch
 		good(w, r)
 	})
-	f, _ := newFetcher(t, Options{Now: clk.Now, HandshakeBudget: 20 * time.Second})
-	const n = 1000
+	f, _ = newFetcher(t, Options{Now: clk.Now, HandshakeBudget: 20 * time.Second})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	stapled := 0

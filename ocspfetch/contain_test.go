@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -24,8 +25,10 @@ import (
 type panicStore struct{}
 
 func (panicStore) Load(context.Context, string) ([]byte, error) { panic("store Load exploded") }
-func (panicStore) Store(context.Context, string, []byte) error  { panic("store Store exploded") }
-func (panicStore) Delete(context.Context, string) error         { panic("store Delete exploded") }
+func (panicStore) Store(context.Context, string, []byte, time.Time) error {
+	panic("store Store exploded")
+}
+func (panicStore) Delete(context.Context, string) error { panic("store Delete exploded") }
 
 // panicTransport panics in RoundTrip.
 type panicTransport struct{}
@@ -124,19 +127,11 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 		t.Fatal("no staple")
 	}
 	f.Close()
-	deadline := time.Now().Add(10 * time.Second) // the idle timeout is 30 s
-	for {
+	testenv.WaitFor(t, func() bool { // well before the idle timeout (30 s)
 		mu.Lock()
-		n := len(open)
-		mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open 10 s after Close", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(open) == 0
+	})
 }
 
 // TestUnfetchableEntriesSwept: certificates without a responder and bytes

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -214,10 +215,7 @@ func TestSlowResponder(t *testing.T) {
 		t.Fatalf("budget not reported: %v", rec.kinds())
 	}
 	close(release)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.Stats().Fetched == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, func() bool { return f.Stats().Fetched > 0 })
 	if res := request(t, f, s.leaf.DER, s.ca.DER); res.der == nil {
 		t.Fatal("the background fetch did not serve the next handshake")
 	}

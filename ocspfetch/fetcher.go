@@ -63,20 +63,21 @@ type entry struct {
 	due   time.Time
 	index int // in the heap; -1 when not in it
 
-	mu          sync.Mutex
-	flight      *flight
-	issuer      *x509.Certificate
-	hasID       bool
-	cid         certID
-	key         string
-	reqDER      []byte
-	maxStaple   int       // the largest staple that fits beside the chain
-	latest      time.Time // the latest ThisUpdate accepted: answers never go back before it
-	lastRequest time.Time // the last request to the responder
-	failures    int
-	retryAt     time.Time // no request before: a backoff, or the refresh floor
-	lastUsed    time.Time
-	lastErr     error
+	mu           sync.Mutex
+	flight       *flight
+	issuer       *x509.Certificate
+	hasID        bool
+	cid          certID
+	key          string
+	reqDER       []byte
+	maxStaple    int       // the largest staple that fits beside the chain
+	latest       time.Time // the latest ThisUpdate accepted: answers never go back before it
+	lastRequest  time.Time // the last request to the responder
+	failures     int
+	lockFailures int       // the fleet's lock could not be taken, while a staple is served
+	retryAt      time.Time // no request before: a backoff, or the refresh floor
+	lastUsed     time.Time
+	lastErr      error
 }
 
 // state is an immutable answer for one certificate, valid on the fast path

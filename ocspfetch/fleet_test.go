@@ -6,11 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -43,15 +45,38 @@ func newFleet(t *testing.T, n int, clk *fakeClock, store Store) []*Fetcher {
 	return fs
 }
 
-// slowGood makes s answer Good after a pause, so that every member of a
-// fleet asks while the first request is in flight.
-func slowGood(t *testing.T, s *scripted) {
+// goodWhen makes s answer Good once ready holds, so that every member of a
+// fleet has asked (or waited for the lock) while the first request is in
+// flight.
+func goodWhen(t *testing.T, s *scripted, ready func() bool) {
 	good := s.good(t)
 	s.set(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(200 * time.Millisecond)
+		testenv.WaitFor(t, ready)
 		good(w, r)
 	})
 }
+
+// refusals is a LockingStore that counts the Lock calls refused since the
+// lock was last granted: how many members are waiting for the holder.
+type refusals struct {
+	LockingStore
+	n atomic.Int64
+}
+
+func (s *refusals) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	unlock, err := s.LockingStore.Lock(ctx, key, ttl)
+	switch {
+	case err == nil:
+		s.n.Store(0)
+	case errors.Is(err, ErrLocked):
+		s.n.Add(1)
+	}
+	return unlock, err
+}
+
+// waiting reports whether n members were refused the lock since it was
+// granted.
+func (s *refusals) waiting(n int64) func() bool { return func() bool { return s.n.Load() >= n } }
 
 // TestFleetSingleFetch: five Fetchers sharing a LockingStore (the
 // MemoryStore) and asked at once make one responder request, and all
@@ -60,8 +85,9 @@ func slowGood(t *testing.T, s *scripted) {
 func TestFleetSingleFetch(t *testing.T) {
 	clk := newClock()
 	s := newScripted(t, clk)
-	slowGood(t, s)
-	fs := newFleet(t, 5, clk, NewMemoryStore())
+	store := &refusals{LockingStore: NewMemoryStore()}
+	goodWhen(t, s, store.waiting(4))
+	fs := newFleet(t, 5, clk, store)
 	first := fleetRequest(t, fs, s)
 	for i, der := range first {
 		if der == nil || string(der) != string(first[0]) {
@@ -139,7 +165,7 @@ func TestFleetLockFailure(t *testing.T) {
 		t.Run(map[bool]string{false: "error", true: "hang"}[hang], func(t *testing.T) {
 			clk := newClock()
 			s := newScripted(t, clk)
-			slowGood(t, s)
+			goodWhen(t, s, func() bool { return s.requests.Load() == 3 }) // each member asks alone
 			store := lockFailStore{LockingStore: NewMemoryStore()}
 			if hang {
 				store.hang = make(chan struct{})
@@ -175,7 +201,7 @@ func TestFleetStoreIsNotTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := storeKey(t, crypto.SHA1, s.leaf)
-	if err := store.Store(context.Background(), key, forged); err != nil {
+	if err := store.Store(context.Background(), key, forged, clk.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	fs := newFleet(t, 2, clk, store)
@@ -196,7 +222,7 @@ type lateAnswerStore struct {
 }
 
 func (s *lateAnswerStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
-	s.once.Do(func() { s.LockingStore.Store(ctx, key, s.answer()) })
+	s.once.Do(func() { s.LockingStore.Store(ctx, key, s.answer(), time.Now().Add(time.Hour)) })
 	return s.LockingStore.Lock(ctx, key, ttl)
 }
 
@@ -219,4 +245,26 @@ func TestFleetAnswerLandsBeforeLock(t *testing.T) {
 	if st := fs[0].Stats(); st.Loaded != 1 {
 		t.Fatalf("Loaded = %d, want 1", st.Loaded)
 	}
+}
+
+// TestFleetLockReleasedOnPanic: a fetch whose HTTP transport panics costs
+// that fetch only: the fleet's lock on the certificate is released at
+// once, not left for every member to wait on until it lapses.
+func TestFleetLockReleasedOnPanic(t *testing.T) {
+	clk := newClock()
+	s := newScripted(t, clk)
+	store := NewMemoryStore()
+	f, rec := newFetcher(t, Options{Now: clk.Now, Store: store, HTTPClient: &http.Client{Transport: panicTransport{}}})
+	if r := request(t, f, s.leaf.DER, s.ca.DER); r.der != nil {
+		t.Fatal("stapled through a panicking transport")
+	}
+	settle(t, f)
+	if ev, ok := rec.find(EventFailed); !ok || !errors.Is(ev.Err, ErrPanic) {
+		t.Fatalf("no ErrPanic failure reported: %v", rec.kinds())
+	}
+	unlock, err := store.Lock(context.Background(), storeKey(t, crypto.SHA1, s.leaf), time.Second)
+	if err != nil {
+		t.Fatalf("the certificate's lock is still held after the fetch panicked: %v", err)
+	}
+	unlock(context.Background())
 }

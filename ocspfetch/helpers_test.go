@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tlsemit/tlsemit/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -159,17 +161,9 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // settle waits until no fetch of f is in progress.
 func settle(t testing.TB, f *Fetcher) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitFor(t, func() bool {
 		f.lifeMu.Lock()
-		n := f.fetches
-		f.lifeMu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d fetches still in progress after 30 s", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer f.lifeMu.Unlock()
+		return f.fetches == 0
+	})
 }

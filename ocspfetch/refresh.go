@@ -88,9 +88,14 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 	if st := f.fromStore(ctx, e, false); st != nil {
 		return st, nil
 	}
-	unlock, st := f.lockOrWait(ctx, e)
+	unlock, st, lockFailed := f.lockOrWait(ctx, e)
 	if st != nil {
 		return st, nil
+	}
+	if lockFailed {
+		if st := f.shareLater(e, now); st != nil {
+			return st, nil
+		}
 	}
 	// Saving and unlocking are not cut short by Close, which waits for
 	// them (StoreTimeout bounds them).
@@ -99,6 +104,14 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 			f.storeDo(context.Background(), e, "unlock", unlock)
 		}
 	}
+	// A panic from here on (a custom HTTP transport's) must not keep the
+	// fleet's lock until it lapses: every member would wait for it.
+	defer func() {
+		if v := recover(); v != nil {
+			release()
+			panic(v)
+		}
+	}()
 	e.mu.Lock()
 	e.lastRequest = f.now()
 	e.mu.Unlock()
@@ -131,7 +144,7 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 		return f.failed(e, newErr(ErrExpired, "response ends within the clock skew margin", nil)), release
 	}
 	return st, func() {
-		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der) })
+		f.storeDo(context.Background(), e, "Store", func(ctx context.Context) error { return f.opts.Store.Store(ctx, e.key, c.der, c.next) })
 		release()
 	}
 }
@@ -275,7 +288,7 @@ func (f *Fetcher) accept(e *entry, c *checked, kind EventKind) *state {
 	}
 	refresh := f.refreshAt(e, c, now)
 	e.mu.Lock()
-	e.failures, e.lastErr = 0, c.verr
+	e.failures, e.lockFailures, e.lastErr = 0, 0, c.verr
 	e.retryAt = e.lastRequest.Add(f.opts.MinRefreshInterval)
 	if resp.ThisUpdate.After(e.latest) {
 		e.latest = resp.ThisUpdate
@@ -304,7 +317,7 @@ func (f *Fetcher) accept(e *entry, c *checked, kind EventKind) *state {
 func (f *Fetcher) noNews(e *entry, c *checked) *state {
 	refresh := f.refreshAt(e, c, f.now())
 	e.mu.Lock()
-	e.failures, e.lastErr = 0, c.verr
+	e.failures, e.lockFailures, e.lastErr = 0, 0, c.verr
 	e.retryAt = e.lastRequest.Add(f.opts.MinRefreshInterval)
 	e.mu.Unlock()
 	f.schedule(e, refresh)

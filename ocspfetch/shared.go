@@ -58,13 +58,14 @@ func (f *Fetcher) fromStore(ctx context.Context, e *entry, same bool) *state {
 // lockOrWait lets one member of a fleet ask the responder: with a
 // LockingStore it takes e's lock and returns its unlock, or, while another
 // member holds it, polls the Store for that member's answer and returns
-// the state it adopted. Without a LockingStore, when Lock fails, or after
-// twice lockTTL of finding it held (a Store that never lets go), it returns
-// neither: the caller asks alone.
-func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context.Context) error, st *state) {
+// the state it adopted. Without a LockingStore, or after twice lockTTL of
+// finding it held (a Store that never lets go), it returns none of them:
+// the caller asks alone. When Lock fails (the shared store is down or
+// slow) it returns lockFailed, and the caller decides (see shareLater).
+func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context.Context) error, st *state, lockFailed bool) {
 	ls, ok := f.opts.Store.(LockingStore)
 	if !ok {
-		return nil, nil
+		return nil, nil, false
 	}
 	waited, giveUp := false, time.Now().Add(2*lockTTL)
 	for time.Now().Before(giveUp) {
@@ -72,24 +73,18 @@ func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context
 			return ls.Lock(ctx, e.key, lockTTL)
 		})
 		switch {
-		case err == nil && waited:
-			// The holder is done; what it got may be all there is.
-			if st := f.fromStore(ctx, e, true); st != nil {
-				f.storeDo(ctx, e, "unlock", unlock)
-				return nil, st
-			}
-			return unlock, nil
 		case err == nil:
-			// Another member may have stored its answer and let go of the
-			// lock since this one looked.
-			if st := f.fromStore(ctx, e, false); st != nil {
+			// The holder is done (waited), or another member may have
+			// stored its answer and let go of the lock since this one
+			// looked: what it got may be all there is.
+			if st := f.fromStore(ctx, e, waited); st != nil {
 				f.storeDo(ctx, e, "unlock", unlock)
-				return nil, st
+				return nil, st, false
 			}
-			return unlock, nil
+			return unlock, nil, false
 		case !errors.Is(err, ErrLocked):
 			f.storeError(e, err)
-			return nil, nil
+			return nil, nil, true
 		}
 		waited = true
 		t := time.NewTimer(pollEvery/2 + time.Duration(rand.Int64N(int64(pollEvery))))
@@ -97,11 +92,46 @@ func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil // the request that follows fails on ctx
+			return nil, nil, false // the request that follows fails on ctx
 		}
 		if st := f.fromStore(ctx, e, false); st != nil {
-			return nil, st
+			return nil, st, false
 		}
 	}
-	return nil, nil
+	return nil, nil, false
+}
+
+// aloneAt is when a member that cannot reach the fleet's store stops
+// waiting for it and asks the responder itself: a tenth of the staple's
+// lifetime before its service ends (17 h for a 7-day answer), which leaves
+// time for retries with the responder, while Redis has from the refresh
+// (at half the lifetime) until then to come back.
+func aloneAt(s *Staple) time.Time {
+	return s.ServeUntil.Add(-s.NextUpdate.Sub(s.ThisUpdate) / 10)
+}
+
+// shareLater handles a refresh whose Lock failed while e still serves a
+// staple that is not near its end: rather than every member asking the
+// responder at once (a Redis hang during a refresh wave), it keeps serving
+// the staple and tries the fleet again after a backoff, at the latest at
+// aloneAt. It returns the state served, or nil when the caller should ask
+// the responder alone.
+func (f *Fetcher) shareLater(e *entry, now time.Time) *state {
+	cur := e.cur.Load()
+	if cur == nil || cur.der == nil || cur.staple == nil || now.UnixNano() >= cur.until {
+		return nil
+	}
+	alone := aloneAt(cur.staple)
+	if !now.Before(alone) {
+		return nil
+	}
+	e.mu.Lock()
+	e.lockFailures++
+	at := now.Add(f.retryDelay(e.lockFailures))
+	e.mu.Unlock()
+	if at.After(alone) {
+		at = alone
+	}
+	f.schedule(e, at)
+	return cur
 }

@@ -30,8 +30,11 @@ type Store interface {
 	// Load returns the response stored under key, or an error wrapping
 	// ErrCacheMiss when there is none.
 	Load(ctx context.Context, key string) ([]byte, error)
-	// Store saves der under key, replacing any previous value.
-	Store(ctx context.Context, key string, der []byte) error
+	// Store saves der under key, replacing any previous value. expires is
+	// the response's NextUpdate (ThisUpdate plus NoNextUpdateLifetime for
+	// one without it): after it the response is of no use, and a Store may
+	// forget it (a Redis TTL, say) without parsing it.
+	Store(ctx context.Context, key string, der []byte, expires time.Time) error
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 }
@@ -91,7 +94,7 @@ func (s *memoryStore) Load(_ context.Context, key string) ([]byte, error) {
 	return append([]byte(nil), b...), nil
 }
 
-func (s *memoryStore) Store(_ context.Context, key string, der []byte) error {
+func (s *memoryStore) Store(_ context.Context, key string, der []byte, _ time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = append([]byte(nil), der...)
@@ -189,7 +192,7 @@ func (s *dirStore) Load(_ context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
-func (s *dirStore) Store(_ context.Context, key string, der []byte) error {
+func (s *dirStore) Store(_ context.Context, key string, der []byte, _ time.Time) error {
 	name := s.name(key)
 	// CreateTemp makes the file 0600; the rename publishes it whole.
 	f, err := os.CreateTemp(s.dir, ".tmp-"+name+"-*")

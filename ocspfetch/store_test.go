@@ -133,7 +133,7 @@ func TestStoreResponseBoundedByMaxResponseSize(t *testing.T) {
 	store := NewMemoryStore()
 	key := storeKey(t, crypto.SHA1, s.leaf)
 	genuine := s.ca.OCSPResponse(t, s.leaf.Cert, testpki.ResponseOptions{ThisUpdate: clk.Now().Add(-time.Minute)})
-	if err := store.Store(context.Background(), key, padCerts(t, genuine, s.ca.Cert, 20000)); err != nil {
+	if err := store.Store(context.Background(), key, padCerts(t, genuine, s.ca.Cert, 20000), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	f, rec := newFetcher(t, Options{Now: clk.Now, Store: store, MaxResponseSize: 10000})
@@ -166,8 +166,8 @@ func (s *stuckStore) Load(context.Context, string) ([]byte, error) {
 	return nil, ErrCacheMiss
 }
 
-func (s *stuckStore) Store(context.Context, string, []byte) error { s.wait(); return nil }
-func (s *stuckStore) Delete(context.Context, string) error        { s.wait(); return nil }
+func (s *stuckStore) Store(context.Context, string, []byte, time.Time) error { s.wait(); return nil }
+func (s *stuckStore) Delete(context.Context, string) error                   { s.wait(); return nil }
 
 // TestStuckStore: a Store that never returns costs neither the handshake
 // (stapled within its budget from the responder) nor Close, which returns

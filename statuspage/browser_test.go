@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +22,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/ocsptest"
+	"github.com/tlsemit/tlsemit/internal/redistest"
 	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
@@ -44,13 +48,16 @@ func screenshotPath() string {
 	return filepath.Join(dir, "statuspage.png")
 }
 
-// scene is a running server and Fetcher in a known state, against the
-// real `openssl ocsp` responder: a Good certificate (Must-Staple), a
-// revoked one, and one whose responder is down; one client spoke plain
-// HTTP to the TLS port.
+// scene is a running server, Fetcher and fleet in a known state, against
+// the real `openssl ocsp` responder and a real redis-server: a Good
+// certificate (Must-Staple), a revoked one, and one whose responder is
+// down; one client spoke plain HTTP to the TLS port; one resumed through
+// the session store; then Redis went away, and a session could not be
+// written.
 type scene struct {
 	srv                *tlsserver.Server
 	f                  *ocspfetch.Fetcher
+	fl                 *fleet.Fleet
 	good, revoked, out *testpki.Leaf
 	url                string // the page
 }
@@ -78,7 +85,13 @@ func newScene(t *testing.T) *scene {
 	}
 	r.Revoke(sc.revoked)
 
-	f, err := ocspfetch.New(ocspfetch.Options{HTTPClient: r.Client})
+	rs := redistest.Start(t)
+	fl, err := fleet.New(fleet.Options{Redis: rs.Client(t), Secret: []byte("the status page's 32-byte secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fl.Close() })
+	f, err := ocspfetch.New(ocspfetch.Options{HTTPClient: r.Client, Store: fl.Store()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +111,18 @@ func newScene(t *testing.T) *scene {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	sc.srv, sc.f = srv, f
+	sc.srv, sc.f, sc.fl = srv, f, fl
+	if _, err := fl.TicketKeys(t.Context(), srv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.Sessions(srv); err != nil {
+		t.Fatal(err)
+	}
 
+	sessions := tls.NewLRUClientSessionCache(4)
 	handshake := func(host string) []byte {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Addr().String(),
-			&tls.Config{ServerName: host, RootCAs: ca.Pool()})
+			&tls.Config{ServerName: host, RootCAs: ca.Pool(), ClientSessionCache: sessions})
 		if err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
@@ -124,9 +144,33 @@ func newScene(t *testing.T) *scene {
 	plain.Close()
 	testenv.WaitFor(t, func() bool { st := srv.Stats(); return st.FailedHandshakes == 1 && st.Connections == 0 })
 
+	// A resumption through the session store (the client reads, to take
+	// in its TLS 1.3 ticket), then Redis goes away and the next session
+	// cannot be written.
+	resume := func(cache tls.ClientSessionCache) bool {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Addr().String(),
+			&tls.Config{ServerName: "www.example.test", RootCAs: ca.Pool(), ClientSessionCache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.ReadAll(c)
+		return c.ConnectionState().DidResume
+	}
+	cache := tls.NewLRUClientSessionCache(1)
+	resume(cache)
+	if !resume(cache) {
+		t.Fatal("no resumption through the session store")
+	}
+	rs.Stop()
+	resume(tls.NewLRUClientSessionCache(1)) // a client that takes tickets: a session to write
+	if st := fl.Stats(); st.RedisReachable || st.SessionHits != 1 || st.SessionWriteFailures != 1 {
+		t.Fatalf("fleet: %+v", st)
+	}
+
 	// The application's one line, on its own internal listener.
 	mux := http.NewServeMux()
-	mux.Handle("/debug/tlsemit/", statuspage.Handler(srv, f))
+	mux.Handle("/debug/tlsemit/", statuspage.New(statuspage.Options{Server: srv, Fetchers: []*ocspfetch.Fetcher{f}, Fleet: fl}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	sc.url = hs.URL + "/debug/tlsemit/"
@@ -206,6 +250,27 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if !strings.Contains(dom, `data-code="ERR_SSL_HTTP_REQUEST"`) || !strings.Contains(dom, "handshakes/s") {
 		t.Errorf("server section lacks the client error or the rate:\n%s", dom)
 	}
+	// The fleet, as an operator reads it during the outage.
+	fst := sc.fl.Stats()
+	for id, want := range map[string]string{
+		"redis":                  `<b class="down">unreachable</b> Redis`,
+		"ticket-key":             fmt.Sprintf("<b>%d</b> ticket-key slot", fst.TicketKeySlot),
+		"session-hits":           "<b>1</b> sessions resumed",
+		"session-write-failures": "<b>1</b> session writes failed",
+		"staples-adopted":        "<b>0</b> staples adopted",
+	} {
+		m := regexp.MustCompile(`(?s)<span class="stat" id="` + id + `">(.*?)</span>\s*\n`).FindStringSubmatch(dom)
+		if m == nil || !strings.Contains(m[1], want) {
+			t.Errorf("fleet %s: %q, want %q", id, m, want)
+		}
+	}
+	if m := regexp.MustCompile(`(?s)<p id="redis-last-error">(.*?)</p>`).FindStringSubmatch(dom); m == nil ||
+		!strings.Contains(m[1], "Last Redis error") || !regexp.MustCompile(`<span class="error">(sessions|staples|ticket keys), [A-Z]+: .+</span>`).MatchString(m[1]) {
+		t.Errorf("the fleet's last Redis error is not shown: %q", m)
+	}
+	if !strings.Contains(dom, `<span class="stat" id="rotation"><b><time`) {
+		t.Errorf("no last rotation shown:\n%s", dom)
+	}
 
 	// What a person sees: a screenshot, kept.
 	shot := filepath.Join(t.TempDir(), "page.png")
@@ -249,6 +314,19 @@ func checkJSON(t *testing.T, sc *scene) {
 		t.Fatalf("Content-Type %q", ct)
 	}
 	var p struct {
+		Fleet *struct {
+			RedisReachable bool       `json:"redis_reachable"`
+			LastError      string     `json:"last_error"`
+			LastErrorAt    *time.Time `json:"last_error_at"`
+			TicketKeySlot  int64      `json:"ticket_key_slot"`
+			LastRotation   *time.Time `json:"last_rotation"`
+			TicketKeyLocal bool       `json:"ticket_key_local"`
+			Sessions       struct {
+				Hits, Misses  int64
+				WriteFailures int64 `json:"write_failures"`
+			} `json:"sessions"`
+			StaplesAdopted int64 `json:"staples_adopted"`
+		} `json:"fleet"`
 		Server struct {
 			Connections int `json:"connections"`
 			Handshakes  struct {
@@ -275,6 +353,15 @@ func checkJSON(t *testing.T, sc *scene) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 		t.Fatal(err)
+	}
+	fst := sc.fl.Stats()
+	// (The last error moves on: the fleet probes the stopped Redis every
+	// second.)
+	if fl := p.Fleet; fl == nil || fl.RedisReachable || fl.LastError == "" || fl.LastErrorAt == nil || fst.LastError == nil ||
+		fl.TicketKeySlot != fst.TicketKeySlot || fl.LastRotation == nil ||
+		fl.TicketKeyLocal != fst.TicketKeyLocal || fl.Sessions.Hits != fst.SessionHits || fl.Sessions.Misses != fst.SessionMisses ||
+		fl.Sessions.WriteFailures != fst.SessionWriteFailures || fl.StaplesAdopted != fst.StaplesAdopted {
+		t.Errorf("fleet: JSON %+v, Stats %+v", p.Fleet, fst)
 	}
 	st := sc.srv.Stats()
 	if p.Server.Handshakes.Full != st.FullHandshakes || p.Server.Handshakes.Failed != 1 || p.Server.ClientErrors["ERR_SSL_HTTP_REQUEST"] != 1 ||

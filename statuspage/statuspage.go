@@ -1,10 +1,16 @@
-// Package statuspage serves a live status page for a tlsserver.Server and
-// its ocspfetch Fetchers: for each certificate, its staple's status, age
-// and next refresh, and the responder's last error; for the server, its
-// connections, handshakes per second and recent client errors. It is an
-// http.Handler the application mounts where it wants, as net/http/pprof's:
+// Package statuspage serves a live status page for a tlsserver.Server, its
+// ocspfetch Fetchers and its fleet: for each certificate, its staple's
+// status, age and next refresh, and the responder's last error; for the
+// server, its connections, handshakes per second and recent client
+// errors; for the fleet, whether Redis answers and what it said last,
+// where ticket-key rotation stands, and what the session store and staple
+// sharing achieve. It is an http.Handler the application mounts where it
+// wants, as net/http/pprof's:
 //
 //	mux.Handle("/debug/tlsemit/", statuspage.Handler(srv, fetcher))
+//
+// or, with a fleet, statuspage.New(statuspage.Options{Server: srv,
+// Fetchers: []*ocspfetch.Fetcher{fetcher}, Fleet: fl}).
 //
 // Nothing is mounted by default. The page names certificates, responders
 // and client addresses: mount it on an internal or authenticated listener,
@@ -15,37 +21,68 @@
 // hover. A request with "Accept: application/json" gets the same data as
 // JSON: "generated_at", "server" (connections, handshakes {full, resumed,
 // failed}, handshakes_per_second over rate_window_seconds, drops,
-// client_errors by Node code, recent_client_errors) and "fetchers", each
-// with its "certificates" (names, subject, serial, responder_url, status:
-// good, revoked, unknown or none, stapled, this_update, next_update,
+// client_errors by Node code, recent_client_errors), "fleet"
+// (redis_reachable, last_error, last_error_at, ticket_key_slot,
+// last_rotation, ticket_key_local, sessions {hits, misses,
+// write_failures}, staples_adopted) and "fetchers", each with its
+// "certificates" (names, subject, serial, responder_url, status: good,
+// revoked, unknown or none, stapled, this_update, next_update,
 // serve_until, age_seconds, next_refresh, last_error, failures,
 // must_staple). Times are RFC 3339; absent ones are null.
 //
-// The data comes from Server.Stats and Fetcher.Certificates, which an
-// application can read itself.
+// However many clients ask, the page takes little of the server: it is
+// rendered at most once a second, one rendering at a time, and requests in
+// between get the last one (gzip-compressed for clients that accept it);
+// and responses are paced, one starting only after a rest twenty times as
+// long as the last took to write. So rendering and sending a page of many
+// certificates each take at most about a twentieth of a core, and the
+// server's handshakes keep their pace while the page is hammered.
+//
+// The data comes from Server.Stats, Fetcher.Certificates and Fleet.Stats,
+// which an application can read itself.
 package statuspage
 
 import (
 	"bytes"
-	_ "embed"
+	"compress/gzip"
+	"embed"
 	"encoding/json"
 	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
-// Handler returns the status page of srv and fetchers. srv may be nil (a
-// page of Fetchers only); each Fetcher gets a table of its own, in order.
-// It answers GET and HEAD.
+// Options say what a page shows; each part is optional.
+type Options struct {
+	// Server is the server whose connections, handshakes and client
+	// errors are shown.
+	Server *tlsserver.Server
+	// Fetchers get a table of certificates each, in order.
+	Fetchers []*ocspfetch.Fetcher
+	// Fleet is the process's fleet (Redis, ticket keys, sessions,
+	// shared staples).
+	Fleet *fleet.Fleet
+}
+
+// Handler returns the status page of srv and fetchers: New with Server
+// and Fetchers. srv may be nil (a page of Fetchers only). It answers GET
+// and HEAD.
 func Handler(srv *tlsserver.Server, fetchers ...*ocspfetch.Fetcher) http.Handler {
-	h := &handler{srv: srv, fetchers: fetchers}
-	if srv != nil {
+	return New(Options{Server: srv, Fetchers: fetchers})
+}
+
+// New returns the status page of what opts name. It answers GET and HEAD.
+func New(opts Options) http.Handler {
+	h := &handler{opts: opts}
+	if srv := opts.Server; srv != nil {
 		st := srv.Stats()
 		h.samples = []sample{{st.At, handshakes(st)}}
 	}
@@ -53,11 +90,17 @@ func Handler(srv *tlsserver.Server, fetchers ...*ocspfetch.Fetcher) http.Handler
 }
 
 type handler struct {
-	srv      *tlsserver.Server
-	fetchers []*ocspfetch.Fetcher
+	opts Options
 
 	mu      sync.Mutex
 	samples []sample // handshake totals, oldest first: the rate's window
+
+	render sync.Mutex // held by the one rendering in progress
+	cached atomic.Pointer[rendering]
+
+	pace      sync.Mutex // orders the starts of responses
+	nextStart time.Time  // no response starts before, under pace
+	lastWrite atomic.Int64
 }
 
 // sample is the server's handshake total at a time.
@@ -71,10 +114,21 @@ type sample struct {
 // since the Handler was made.
 const rateWindow = time.Minute
 
-//go:embed page.html
-var pageHTML string
+// minInterval is the least time between two renderings of a page.
+const minInterval = time.Second
 
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+// share is how much of a core a page may take, rendering and sending each,
+// as the reciprocal: one twentieth.
+const share = 20
+
+// maxRest bounds the pause between two responses, so that a response that
+// took long to write (a slow client) does not hold the others for long.
+const maxRest = 100 * time.Millisecond
+
+//go:embed *.html
+var pageFiles embed.FS
+
+var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"rel": relative,
 	"abs": absolute,
 	"age": func(s *float64) string {
@@ -90,7 +144,23 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
 	"join": strings.Join,
-}).Parse(pageHTML))
+}).ParseFS(pageFiles, "*.html"))
+
+// rendering is a page's data and the forms made of it so far, shared by
+// the requests until it is stale.
+type rendering struct {
+	page  *page
+	at    time.Time
+	until time.Time // stale from then
+
+	mu    sync.Mutex
+	forms map[form][]byte
+}
+
+// form is one encoding of the page.
+type form struct {
+	json, gzip bool
+}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -98,30 +168,115 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	p := h.page()
+	fm := form{json: strings.Contains(r.Header.Get("Accept"), "application/json"), gzip: acceptsGzip(r)}
+	body, err := h.current().encoded(fm)
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Add("Vary", "Accept")
-	var body bytes.Buffer
-	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+	hd.Add("Vary", "Accept, Accept-Encoding")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if fm.json {
 		hd.Set("Content-Type", "application/json")
-		enc := json.NewEncoder(&body)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(p); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
 	} else {
 		hd.Set("Content-Type", "text/html; charset=utf-8")
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-		if err := pageTmpl.Execute(&body, p); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+	}
+	if fm.gzip {
+		hd.Set("Content-Encoding", "gzip")
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodGet {
+		h.send(w, body)
+	}
+}
+
+// send writes body once the rest that followed the previous response is
+// over: responses take at most a share of a core however many clients
+// ask, and wait, parked, for their turn.
+func (h *handler) send(w http.ResponseWriter, body []byte) {
+	h.pace.Lock()
+	if wait := time.Until(h.nextStart); wait > 0 {
+		t := time.NewTimer(wait)
+		<-t.C
+	}
+	rest := min((share-1)*time.Duration(h.lastWrite.Load()), maxRest)
+	h.nextStart = time.Now().Add(rest)
+	h.pace.Unlock()
+	start := time.Now()
+	w.Write(body)
+	h.lastWrite.Store(int64(time.Since(start)))
+}
+
+// current returns the page to serve: the last rendering while it is fresh,
+// else a new one, made by one request while the others wait for it.
+func (h *handler) current() *rendering {
+	if c := h.cached.Load(); c != nil && time.Now().Before(c.until) {
+		return c
+	}
+	h.render.Lock()
+	defer h.render.Unlock()
+	if c := h.cached.Load(); c != nil && time.Now().Before(c.until) {
+		return c // made while this request waited
+	}
+	start := time.Now()
+	c := &rendering{page: h.page(), at: start, forms: map[form][]byte{}}
+	c.encoded(form{}) // the HTML, most asked for, while others wait
+	// Rendering takes at most a share of the time, however many
+	// certificates there are.
+	c.until = time.Now().Add(max(minInterval, share*time.Since(start)))
+	h.cached.Store(c)
+	return c
+}
+
+// encoded returns the page in form fm, encoding it on first use.
+func (c *rendering) encoded(fm form) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.encodedLocked(fm)
+}
+
+func (c *rendering) encodedLocked(fm form) ([]byte, error) {
+	if b, ok := c.forms[fm]; ok {
+		return b, nil
+	}
+	var body bytes.Buffer
+	switch {
+	case fm.gzip:
+		plain, err := c.encodedLocked(form{json: fm.json})
+		if err != nil {
+			return nil, err
+		}
+		zw, _ := gzip.NewWriterLevel(&body, gzip.BestSpeed)
+		zw.Write(plain)
+		zw.Close()
+	case fm.json:
+		enc := json.NewEncoder(&body)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(c.page); err != nil {
+			return nil, err
+		}
+	default:
+		if err := pageTmpl.Execute(&body, c.page); err != nil {
+			return nil, err
 		}
 	}
-	w.Write(body.Bytes())
+	c.forms[fm] = body.Bytes()
+	return body.Bytes(), nil
+}
+
+// acceptsGzip reports whether the client takes a gzip-encoded body.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // rate returns handshakes per second over the window ending at st, and

@@ -5,14 +5,18 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
-// page is what the page shows, as HTML and as JSON alike.
+// page is what the page shows, as HTML and as JSON alike. Each part has a
+// view, made here from its package's public read API, and a template of its
+// own (server.html, fleet.html, staples.html) that page.html places.
 type page struct {
 	Now      time.Time     `json:"generated_at"`
 	Server   *serverView   `json:"server,omitempty"`
+	Fleet    *fleetView    `json:"fleet,omitempty"`
 	Fetchers []fetcherView `json:"fetchers"`
 }
 
@@ -62,10 +66,13 @@ type certView struct {
 
 func (h *handler) page() *page {
 	p := &page{Now: time.Now(), Fetchers: []fetcherView{}}
-	if h.srv != nil {
-		p.Server = h.server(h.srv.Stats())
+	if h.opts.Server != nil {
+		p.Server = h.server(h.opts.Server.Stats())
 	}
-	for _, f := range h.fetchers {
+	if h.opts.Fleet != nil {
+		p.Fleet = fleetStats(h.opts.Fleet.Stats())
+	}
+	for _, f := range h.opts.Fetchers {
 		fv := fetcherView{Certificates: []certView{}}
 		for _, c := range f.Certificates() {
 			fv.Certificates = append(fv.Certificates, cert(c, p.Now))
@@ -125,4 +132,32 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+type fleetView struct {
+	RedisReachable bool       `json:"redis_reachable"`
+	LastError      string     `json:"last_error,omitempty"`
+	LastErrorAt    *time.Time `json:"last_error_at"`
+	TicketKeySlot  int64      `json:"ticket_key_slot"`
+	LastRotation   *time.Time `json:"last_rotation"`
+	TicketKeyLocal bool       `json:"ticket_key_local"`
+	Sessions       struct {
+		Hits          int64 `json:"hits"`
+		Misses        int64 `json:"misses"`
+		WriteFailures int64 `json:"write_failures"`
+	} `json:"sessions"`
+	StaplesAdopted int64 `json:"staples_adopted"`
+}
+
+func fleetStats(st fleet.Stats) *fleetView {
+	v := &fleetView{
+		RedisReachable: st.RedisReachable, LastErrorAt: timePtr(st.LastErrorAt),
+		TicketKeySlot: st.TicketKeySlot, LastRotation: timePtr(st.LastRotation), TicketKeyLocal: st.TicketKeyLocal,
+		StaplesAdopted: st.StaplesAdopted,
+	}
+	if st.LastError != nil {
+		v.LastError = st.LastError.Error()
+	}
+	v.Sessions.Hits, v.Sessions.Misses, v.Sessions.WriteFailures = st.SessionHits, st.SessionMisses, st.SessionWriteFailures
+	return v
 }

@@ -30,7 +30,7 @@ type fleetMember struct {
 	fl      *fleet.Fleet
 	fetcher *ocspfetch.Fetcher
 	srv     *tlsserver.Server
-	stop    func() // TicketKeys
+	tickets func() // detaches TicketKeys
 	detach  func() // Sessions, while attached
 }
 
@@ -115,7 +115,10 @@ func runFleet(ctx context.Context, cfg config, tr *tracer) error {
 		logID := m.srv.OnResumeSession(func([]byte, func(error, []byte)) {
 			tr.log(m.name, "'resumeSession': the session is read from Redis")
 		})
-		detach := m.fl.Sessions(m.srv)
+		detach, err := m.fl.Sessions(m.srv)
+		if err != nil {
+			return err
+		}
 		m.detach = func() {
 			detach()
 			m.srv.Off(tlsserver.EventResumeSession, logID)
@@ -188,7 +191,7 @@ func (d *demo) startMember(ctx context.Context, name, redisAddr string, secret [
 		c.Write([]byte("hello from " + name))
 		c.Close()
 	})
-	if m.stop, err = fl.TicketKeys(ctx, m.srv); err != nil {
+	if m.tickets, err = fl.TicketKeys(ctx, m.srv); err != nil {
 		m.close()
 		return nil, err
 	}
@@ -201,8 +204,8 @@ func (d *demo) startMember(ctx context.Context, name, redisAddr string, secret [
 }
 
 func (m *fleetMember) close() {
-	if m.stop != nil {
-		m.stop()
+	if m.tickets != nil {
+		m.tickets()
 	}
 	if m.srv != nil {
 		m.srv.Close()

@@ -63,6 +63,7 @@ func (t *table) goBenchmarks(benchtime string, withNode bool) error {
 		{"./ocspfetch/", "."},
 		{"./tlsserver/", "."},
 		{"./fleet/", "."}, // skipped (rows not measured) without redis-server
+		{"./statuspage/", "BenchmarkStatusPageUnderLoad"},
 	}
 	if t.eventsOnly {
 		pkgs = pkgs[:1]
@@ -236,8 +237,14 @@ var rows = []row{
 	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
 	{"ocspfetch", "first requests, ns/cert: 16,000 vs 1,000 certificates", "BenchmarkFirstRequests/certs=16000 ns/cert", "BenchmarkFirstRequests/certs=1000 ns/cert", 2, false, -1},
 	{"fleet", "server CPU/resumed handshake: fleet tickets vs crypto/tls", "BenchmarkResumedHandshake fleet-server-ns/resumption", "BenchmarkResumedHandshake crypto/tls-server-ns/resumption", 1.05, false, -1},
-	{"fleet", "session store: latency added to a resumption, p50 (µs)", "BenchmarkSessionStoreLatency added-p50-µs", "", 0, false, -1},
+	{"fleet", "session store: latency added to a resumption, p50 (µs)", "BenchmarkSessionStoreLatency added-p50-µs", "", 150, false, -1},
 	{"fleet", "session store: latency added to a resumption, p99 (µs)", "BenchmarkSessionStoreLatency added-p99-µs", "", 0, false, -1},
+	{"fleet", "goroutines started per handshake: crypto/tls, one per connection (floor)", "BenchmarkGoroutinesPerHandshake/crypto/tls goroutines/handshake", "", 0, false, -1},
+	{"fleet", "goroutines started per handshake: full, stapled from the cache", "BenchmarkGoroutinesPerHandshake/full_stapled goroutines/handshake", "", 2, false, -1},
+	{"fleet", "goroutines started per handshake: resumed, fleet tickets", "BenchmarkGoroutinesPerHandshake/resumed_tickets goroutines/handshake", "", 2, false, -1},
+	{"fleet", "goroutines started per handshake: resumed, session store", "BenchmarkGoroutinesPerHandshake/resumed_session_store goroutines/handshake", "", 2, false, -1},
+	{"statuspage", "handshakes/s: alone vs while 200 clients fetch a 10,000-certificate page", "BenchmarkStatusPageUnderLoad alone-hs/s", "BenchmarkStatusPageUnderLoad hammered-hs/s", 0.9, true, -1},
+	{"statuspage", "that page's latency under the 200 clients, p50 (ms)", "BenchmarkStatusPageUnderLoad page-p50-ms", "", 0, false, -1},
 }
 
 func (t *table) print(w io.Writer) {
