@@ -271,6 +271,7 @@ func (f *Fetcher) register(chains [][]*x509.Certificate) {
 						continue
 					}
 					s = newSource(u, u, "", false, f.now())
+					s.addIssuer(issuer) // before its first fetch
 					f.sources[u] = s
 					f.start(s)
 					added = true

@@ -375,6 +375,9 @@ func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (
 	s.failures, s.lastErr = 0, nil
 	s.etag, s.lastModified = etag, lastMod
 	s.nextFetch = f.refreshAt(c, now)
+	if s.path != "" {
+		s.nextFetch = now.Add(f.opts.FilePollInterval)
+	}
 	s.expiryAt = time.Time{}
 	if !c.NextUpdate.IsZero() {
 		s.expiryAt = c.NextUpdate.Add(f.opts.Grace)
@@ -422,7 +425,7 @@ func (f *Fetcher) unchanged(s *source, etag, lastMod string) {
 	if etag != "" || lastMod != "" {
 		s.etag, s.lastModified = etag, lastMod
 	}
-	if h := s.cur.Load(); h != nil {
+	if h := s.cur.Load(); h != nil && s.path == "" {
 		s.nextFetch = f.refreshAt(h.crl, now)
 		if !h.crl.NextUpdate.IsZero() && !now.Before(h.crl.NextUpdate.Add(f.opts.Grace)) {
 			// The host still serves the expired CRL: retry like a failure.
