@@ -45,6 +45,7 @@ FUZZ_TARGETS = \
 	./events:FuzzEmitterOps \
 	./ocspfetch:FuzzVerify \
 	./ocspfetch:FuzzResponderURL \
+	./internal/crl:FuzzParse \
 	./tlsserver:FuzzServeConn
 
 fuzz:

@@ -81,6 +81,7 @@ type Error struct {
 // Code returns Node's code for the failure: that of Err.
 func (e *Error) Code() string { return Code(e.Err) }
 
+// Error says what failed, for which certificate, and why.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
