@@ -47,11 +47,14 @@ type view struct {
 	byIssuer map[string][]*crl.CRL // the CRLs held, by issuer Name (DER)
 }
 
+// maxURLSources bounds the distribution points the Fetcher follows at
+// once (besides Options.Sources): a CA could otherwise make it hold a CRL
+// per certificate. A certificate whose distribution point is over the
+// bound gets UNABLE_TO_GET_CRL, unless a CRL held covers it. (A variable
+// for tests.)
+var maxURLSources = 256
+
 const (
-	// maxURLSources bounds the distribution points the Fetcher follows at
-	// once (besides Options.Sources): a CA could otherwise make it hold a
-	// CRL per certificate.
-	maxURLSources = 256
 	// maxURLsPerCert is how many http(s) distribution points of one
 	// certificate are followed (mirrors, usually).
 	maxURLsPerCert = 4
@@ -163,7 +166,7 @@ func (f *Fetcher) check(ctx context.Context, chains [][]*x509.Certificate) error
 	if f.pending(v, chains, now) {
 		f.register(chains)
 		f.waitFirst(ctx, f.view.Load(), chains)
-		v = f.view.Load()
+		v, now = f.view.Load(), f.now()
 	}
 	err := f.policy.CheckChains(chains, now, func(cert, issuer *x509.Certificate) ([]*crl.CRL, error) {
 		if crls := v.byIssuer[string(issuer.RawSubject)]; len(crls) > 0 {

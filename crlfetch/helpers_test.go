@@ -100,6 +100,46 @@ func (r *recorder) wait(t testing.TB, kind EventKind, n int) Event {
 	return e
 }
 
+// countFrom returns how many events of kind came about source.
+func (r *recorder) countFrom(kind EventKind, source string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Kind == kind && e.Source == source {
+			n++
+		}
+	}
+	return n
+}
+
+// lastFrom returns the last event of kind about source.
+func (r *recorder) lastFrom(kind EventKind, source string) (Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.events) - 1; i >= 0; i-- {
+		if e := r.events[i]; e.Kind == kind && e.Source == source {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// waitFrom is wait for events about source.
+func (r *recorder) waitFrom(t testing.TB, kind EventKind, source string, n int) Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for r.countFrom(kind, source) < n {
+		select {
+		case <-r.added:
+		case <-deadline:
+			t.Fatalf("no %d %v events about %s within 10 s; have %v", n, kind, source, r.kinds())
+		}
+	}
+	e, _ := r.lastFrom(kind, source)
+	return e
+}
+
 func (r *recorder) kinds() []EventKind {
 	r.mu.Lock()
 	defer r.mu.Unlock()

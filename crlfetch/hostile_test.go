@@ -163,7 +163,7 @@ func TestHostileHosts(t *testing.T) {
 			m := newMTLS(t)
 			m.publishRoot(t)
 			m.host.Handle("/inter.crl", tc.serve(t, m))
-			f, rec := newFetcher(t, Options{MaxSize: maxSize, FetchTimeout: 300 * time.Millisecond, FirstWait: 5 * time.Second})
+			f, rec := newFetcher(t, Options{MaxSize: maxSize, FetchTimeout: time.Second, FirstWait: 5 * time.Second})
 			if err := m.check(f, m.bad); !errors.Is(err, ErrRevoked) && (tc.ok || crl.Code(err) != tc.code) {
 				t.Fatalf("revoked client: %v", err)
 			} else if err == nil {
@@ -180,7 +180,7 @@ func TestHostileHosts(t *testing.T) {
 				t.Fatalf("good client: code %q (%v), want %s", crl.Code(err), err, tc.code)
 			}
 			if tc.err != nil {
-				if ev, _ := rec.last(EventFailed); !errors.Is(ev.Err, tc.err) {
+				if ev, _ := rec.lastFrom(EventFailed, m.host.URL+"/inter.crl"); !errors.Is(ev.Err, tc.err) {
 					t.Fatalf("fetch failure %v, want %v", ev.Err, tc.err)
 				}
 			}

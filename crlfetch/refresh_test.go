@@ -57,7 +57,7 @@ func TestRefreshSwapsInNewCRL(t *testing.T) {
 	next := status(t, f, m.host.URL+"/inter.crl").NextFetch
 	clk.Advance(next.Sub(clk.Now()) + time.Second)
 	f.pokeAll()
-	rec.wait(t, EventFetched, 3)
+	rec.waitFrom(t, EventFetched, m.host.URL+"/inter.crl", 2)
 	if err := m.check(f, m.good); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("after the refresh: %v", err)
 	}

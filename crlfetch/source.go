@@ -248,10 +248,15 @@ func (f *Fetcher) fetchURL(s *source) {
 		f.unchanged(s, resp.ETag, resp.LastModified)
 		return
 	}
-	outcome, err := f.accept(s, resp.Body, "network", resp.ETag, resp.LastModified)
+	outcome, save, err := f.accept(s, resp.Body, "network", resp.ETag, resp.LastModified)
 	f.met.fetch(took, outcome, err)
 	if err != nil {
 		f.failed(s, &sourceErr{s.url, err})
+		return
+	}
+	s.markReady() // reported and counted first: a check released now finds both
+	if save != nil {
+		save() // no check waits for the disk
 	}
 }
 
@@ -266,7 +271,11 @@ func (f *Fetcher) fromStore(s *source) {
 		err = newErr(ErrTooLarge, fmt.Sprintf("%d bytes stored, more than MaxSize", len(der)), nil)
 	}
 	if err == nil {
-		_, err = f.accept(s, der, "store", "", "")
+		_, _, err = f.accept(s, der, "store", "", "")
+	}
+	if err == nil {
+		s.markReady()
+		return
 	}
 	if err != nil {
 		f.emit(Event{Kind: EventStoreError, Source: s.key, Err: err})
@@ -322,9 +331,10 @@ func (f *Fetcher) pollFile(s *source, now time.Time) error {
 	if st.sum == last.sum && s.cur.Load() != nil {
 		return nil // touched, not changed
 	}
-	if _, err := f.accept(s, b, "file", "", ""); err != nil {
+	if _, _, err := f.accept(s, b, "file", "", ""); err != nil {
 		return &sourceErr{s.path, err}
 	}
+	s.markReady()
 	return nil
 }
 
@@ -335,16 +345,17 @@ func (s *source) setStamp(st fileStamp) {
 }
 
 // accept verifies body as s's new CRL and installs it: it returns the
-// fetch's outcome ("new" or "unchanged") or why it was refused. The CRL
-// held before stays unless the new one is verified, in date and not
-// older.
-func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (string, error) {
+// fetch's outcome ("new" or "unchanged") and, for a CRL from the network
+// with a Store, the saving to do once waiting checks are released; or why
+// the CRL was refused. The CRL held before stays unless the new one is
+// verified, in date and not older. The caller marks s ready.
+func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (string, func(), error) {
 	ders, err := crl.Decode(body)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(ders) != 1 {
-		return "", newErr(ErrMalformed, fmt.Sprintf("%d CRLs where one was expected (give one Source each)", len(ders)), nil)
+		return "", nil, newErr(ErrMalformed, fmt.Sprintf("%d CRLs where one was expected (give one Source each)", len(ders)), nil)
 	}
 	der := ders[0]
 	s.mu.Lock()
@@ -352,21 +363,21 @@ func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (
 	s.mu.Unlock()
 	c, err := crl.Load(der, issuers...)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	now := f.now()
 	if err := f.policy.Usable(c, now); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cur := s.cur.Load()
 	if cur != nil && bytes.Equal(cur.crl.Issuer.RawSubjectPublicKeyInfo, c.Issuer.RawSubjectPublicKeyInfo) {
 		switch {
 		case older(c, cur.crl):
-			return "", newErr(ErrOlderCRL, fmt.Sprintf("number %v thisUpdate %s, held: number %v thisUpdate %s",
+			return "", nil, newErr(ErrOlderCRL, fmt.Sprintf("number %v thisUpdate %s, held: number %v thisUpdate %s",
 				c.Number, c.ThisUpdate.UTC().Format(time.RFC3339), cur.crl.Number, cur.crl.ThisUpdate.UTC().Format(time.RFC3339)), nil)
 		case same(c, cur.crl):
 			f.unchanged(s, etag, lastMod)
-			return "unchanged", nil
+			return "unchanged", nil, nil
 		}
 	}
 	h := &held{crl: c, size: len(der), at: now, origin: origin}
@@ -383,24 +394,25 @@ func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (
 		s.expiryAt = c.NextUpdate.Add(f.opts.Grace)
 	}
 	s.mu.Unlock()
-	f.rebuild()
-	s.markReady() // after the rebuild: a check released now sees the CRL
+	f.rebuild() // before s is marked ready: a check released then sees the CRL
 	kind := EventFetched
 	if origin == "store" {
 		kind = EventLoaded
 	}
 	f.emit(Event{Kind: kind, Source: s.key, Issuer: c.Issuer.Subject.String(), ThisUpdate: c.ThisUpdate,
 		NextUpdate: c.NextUpdate, Number: c.Number, Entries: c.Len()})
+	var save func()
 	if origin == "network" && f.opts.Store != nil {
-		// After the swap: no check waits for the disk.
-		_, err := storeCall(f, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, f.opts.Store.Store(ctx, s.key, der)
-		})
-		if err != nil {
-			f.emit(Event{Kind: EventStoreError, Source: s.key, Err: err})
+		save = func() {
+			_, err := storeCall(f, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
+				return struct{}{}, f.opts.Store.Store(ctx, s.key, der)
+			})
+			if err != nil {
+				f.emit(Event{Kind: EventStoreError, Source: s.key, Err: err})
+			}
 		}
 	}
-	return "new", nil
+	return "new", save, nil
 }
 
 // older reports whether a is older than b: a lower CRL number, or an
@@ -495,10 +507,10 @@ func (f *Fetcher) failed(s *source, err error) {
 		}
 		s.nextFetch = now.Add(delay)
 	}
-	s.markReady() // the first fetch is over: checks stop waiting for it
 	s.mu.Unlock()
 	f.stats.recordFailure(err, now)
 	f.emit(Event{Kind: EventFailed, Source: s.key, Err: err})
+	s.markReady() // the first fetch is over (reported first): checks stop waiting for it
 }
 
 // expired reports that the held CRL passed its nextUpdate and Grace.
