@@ -112,7 +112,7 @@ func TestIssuerLearnedFromChain(t *testing.T) {
 	if ev := rec.wait(t, EventFailed, 1); !errors.Is(ev.Err, ErrNoIssuer) {
 		t.Fatalf("%v", ev.Err)
 	}
-	m.check(f, m.good)           // shows the issuer: passes if the fetch it starts is quick enough
+	m.check(f, m.good) // shows the issuer: passes if the fetch it starts is quick enough
 	rec.waitFrom(t, EventFetched, m.host.URL+"/inter.crl", 1)
 	if err := m.check(f, m.good); err != nil {
 		t.Fatalf("after the chain showed the issuer: %v", err)
