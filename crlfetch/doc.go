@@ -12,7 +12,7 @@
 // whose certificates name none. For each CRL a Fetcher:
 //
 //   - fetches it when a certificate that needs it is first checked (a URL
-//     Source at New, a file Source is read at New), over http(s) only,
+//     Source from New on; a file Source is read by New), over http(s) only,
 //     following at most MaxRedirects redirects within the URL's origin,
 //     reading at most MaxSize bytes (a gzip body decompressed within the
 //     same bound), DER or PEM, one fetch per URL at a time;

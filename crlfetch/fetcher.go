@@ -151,8 +151,8 @@ func (f *Fetcher) VerifyConnection(cs tls.ConnectionState) error {
 // code (a *crl.Error: Depth and Cert say which certificate).
 //
 // A check waits for the network only for an issuer whose CRL has never
-// been obtained, at most FirstWait (and while ctx lasts); otherwise it
-// answers from memory.
+// been obtained, at most FirstWait; otherwise it answers from memory. If
+// ctx ends while it waits, Check returns ctx's error (the fetch goes on).
 func (f *Fetcher) Check(ctx context.Context, chains [][]*x509.Certificate) error {
 	return f.check(ctx, chains)
 }
@@ -166,6 +166,9 @@ func (f *Fetcher) check(ctx context.Context, chains [][]*x509.Certificate) error
 	if f.pending(v, chains, now) {
 		f.register(chains)
 		f.waitFirst(ctx, f.view.Load(), chains)
+		if err := ctx.Err(); err != nil && !f.closed.Load() {
+			return err // the caller's, not an outage: neither counted nor reported
+		}
 		v, now = f.view.Load(), f.now()
 	}
 	err := f.policy.CheckChains(chains, now, func(cert, issuer *x509.Certificate) ([]*crl.CRL, error) {
@@ -344,21 +347,24 @@ func (f *Fetcher) why(v *view, cert, issuer *x509.Certificate) error {
 			return newErr(ErrFirstWait, fmt.Sprintf("%s still being fetched after %v", u, f.opts.FirstWait), nil)
 		}
 	}
+	// Sources meant for the issuer's CRL: Sources, and distribution
+	// points other certificates of the issuer named (the trust anchor's
+	// CRL comes from its subordinates' distribution points).
 	f.mu.Lock()
-	var explicit []*source
+	var others []*source
 	for _, s := range f.sources {
-		if s.explicit && s.issuedBy(issuer) {
-			explicit = append(explicit, s)
+		if s.issuedBy(issuer) {
+			others = append(others, s)
 		}
 	}
 	f.mu.Unlock()
-	for _, s := range explicit {
+	for _, s := range others {
 		if err := s.failure(); err != nil {
 			return err
 		}
 	}
 	switch {
-	case len(us) > 0 || len(explicit) > 0:
+	case len(us) > 0 || len(others) > 0:
 		return nil
 	case len(cert.CRLDistributionPoints) > 0:
 		return fmt.Errorf("no http(s) CRL distribution point in the certificate (%s) and no Source for %s", strings.Join(cert.CRLDistributionPoints, ", "), issuer.Subject)

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -121,4 +122,48 @@ func TestIssuerLearnedFromChain(t *testing.T) {
 		t.Fatalf("after the chain showed the issuer: %v", err)
 	}
 	_ = clk
+}
+
+// TestCheckContext: a caller's context that ends while a check waits for
+// a first CRL ends the check with the context's error, and is not counted
+// as a refusal; the fetch goes on and serves the next check.
+func TestCheckContext(t *testing.T) {
+	m := newMTLS(t)
+	m.publish(t, testpki.CRLOptions{})
+	gate := make(chan struct{})
+	body := m.interCRL(t, testpki.CRLOptions{})
+	m.host.Handle("/inter.crl", func(w http.ResponseWriter, r *http.Request) {
+		<-gate
+		w.Write(body)
+	})
+	f, rec := newFetcher(t, Options{FirstWait: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Check(ctx, m.chain(m.good)) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v", err)
+	}
+	if rec.count(EventRefused) != 0 {
+		t.Fatal("a cancelled check counted as a refusal")
+	}
+	close(gate)
+	rec.waitFrom(t, EventFetched, m.host.URL+"/inter.crl", 1)
+	if err := m.check(f, m.good); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWhyAnchor: the trust anchor's missing CRL is explained by the
+// failure of the distribution point its subordinates named.
+func TestWhyAnchor(t *testing.T) {
+	m := newMTLS(t)
+	m.publish(t, testpki.CRLOptions{})
+	m.host.Handle("/root.crl", down)
+	f, _ := newFetcher(t, Options{})
+	err := m.check(f, m.good)
+	var e *crl.Error
+	if !errors.As(err, &e) || e.Depth != 2 || !errors.Is(e.Cause, ErrHTTPStatus) {
+		t.Fatalf("%v", err)
+	}
 }
