@@ -14,7 +14,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tlsemit/tlsemit/internal/crltest"
-	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -265,5 +264,3 @@ func serialBytes(n *big.Int) []byte {
 	b, _ := asn1.Marshal(n)
 	return b[2:]
 }
-
-var _ = testenv.CI

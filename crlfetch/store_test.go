@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,5 +227,4 @@ func TestDirStoreRefusesSpecialFiles(t *testing.T) {
 	if b, err := s.Load(context.Background(), "k"); err != nil || !bytes.Equal(b, []byte{0x30, 0}) {
 		t.Fatalf("round trip: %x %v", b, err)
 	}
-	_ = big.NewInt
 }
