@@ -33,6 +33,15 @@ var (
 	ErrSignature = crl.ErrSignature
 )
 
+// Error is a refused check, as VerifyConnection and Check return it: Err
+// is the sentinel above that Node's code (Code) comes from, Cert the
+// certificate it concerns at Depth in the chain (0 for the client's),
+// Cause why no CRL was usable (a fetch failure, wrapping one of the
+// sentinels below), and Others the chain's other certificates that failed
+// too (errors.Is sees them all; Code is Node's, that of the failure
+// nearest the root).
+type Error = crl.Error
+
 // Why a fetch failed (Event.Err, CRLStatus.LastError, and the cause of an
 // ErrNoCRL). A CRL that fails is not held; the one held before, if any,
 // stays.

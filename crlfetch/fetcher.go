@@ -148,7 +148,7 @@ func (f *Fetcher) VerifyConnection(cs tls.ConnectionState) error {
 // points (http and https) and from Options.Sources. One chain that passes
 // is enough. It returns nil, or an error wrapping ErrRevoked, ErrNoCRL,
 // ErrExpired, ErrSignature or ErrNotYetValid whose Code method gives Node's
-// code (a *crl.Error: Depth and Cert say which certificate).
+// code (an *Error: Cert and Depth say which certificate).
 //
 // A check waits for the network only for an issuer whose CRL has never
 // been obtained, at most FirstWait; otherwise it answers from memory. If
