@@ -255,3 +255,26 @@ func TestCovers(t *testing.T) {
 		t.Fatalf("a shard cleared a certificate outside it: %v", err)
 	}
 }
+
+// TestLoadSet: Node's crl option's input (DER, PEM with several CRLs)
+// verified against the CAs; a CRL of no CA given is an error.
+func TestLoadSet(t *testing.T) {
+	p := newPKI(t)
+	interCRL := p.inter.CRL(t, testpki.CRLOptions{Revoked: []*big.Int{p.leaf.Cert.SerialNumber}})
+	rootCRL := p.root.CRL(t, testpki.CRLOptions{})
+	cas := []*x509.Certificate{p.root.Cert, p.inter.Cert}
+	s, err := LoadSet([][]byte{append(testpki.CRLPEM(interCRL), testpki.CRLPEM(rootCRL)...)}, cas)
+	if err != nil || s.Len() != 2 {
+		t.Fatalf("%v", err)
+	}
+	if err := (Policy{}).Check(p.chain, time.Now(), s.Find); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("%v", err)
+	}
+	stranger := testpki.NewCA(t, "stranger")
+	if _, err := LoadSet([][]byte{rootCRL, stranger.CRL(t, testpki.CRLOptions{})}, cas); !errors.Is(err, ErrNoIssuer) {
+		t.Fatalf("a CRL of no CA given: %v", err)
+	}
+	if _, err := LoadSet([][]byte{[]byte("junk")}, cas); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("junk: %v", err)
+	}
+}

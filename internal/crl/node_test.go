@@ -74,7 +74,7 @@ func TestNodeDifferential(t *testing.T) {
 		io.ReadAll(conn)
 		conn.Close()
 		node := srv.Next(t)
-		got := Code(Policy{}.Check(p.chain, time.Now(), finder(crls...)))
+		got := Code(Policy{}.Check(p.chain, time.Now(), NewSet(crls...).Find))
 		if got != node.Code {
 			t.Errorf("%v: Check says %q, Node %q", names, got, node.Code)
 		}
