@@ -59,6 +59,7 @@ FUZZ_TARGETS = \
 	./events:FuzzEmitterOps \
 	./ocspfetch:FuzzVerify \
 	./ocspfetch:FuzzResponderURL \
+	./internal/crl:FuzzParse \
 	./tlsserver:FuzzServeConn
 
 # FUZZ_RATE reads go test -fuzz's progress lines ("fuzz: elapsed: 1m3s,

@@ -12,7 +12,7 @@ import (
 // application's choice (tests and examples may use them). Nor does fleet
 // import miniredis, which only its unit tests use.
 func TestLibraryImportsNoSDK(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "./events", "./tlsserver", "./ocspfetch", "./statuspage", "./fleet").Output()
+	out, err := exec.Command("go", "list", "-deps", "./events", "./tlsserver", "./ocspfetch", "./crlfetch", "./statuspage", "./fleet").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

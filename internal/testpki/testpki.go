@@ -104,6 +104,9 @@ type LeafOptions struct {
 	ExtKeyUsage []x509.ExtKeyUsage
 	// Serial defaults to a process-unique number.
 	Serial *big.Int
+	// CRLDistributionPoints lists the CRL URLs put in the CRL
+	// Distribution Points extension.
+	CRLDistributionPoints []string
 }
 
 func newKey(t T) *ecdsa.PrivateKey {
@@ -130,6 +133,11 @@ func (ca *CA) Intermediate(t T, name string) *CA {
 
 func newCA(t T, name string, parent *CA) *CA {
 	t.Helper()
+	return newCAWith(t, name, parent, CAOptions{})
+}
+
+func newCAWith(t T, name string, parent *CA, o CAOptions) *CA {
+	t.Helper()
 	key := newKey(t)
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -140,6 +148,10 @@ func newCA(t T, name string, parent *CA) *CA {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+		CRLDistributionPoints: o.CRLDistributionPoints,
+	}
+	if o.KeyUsage != 0 {
+		tmpl.KeyUsage = o.KeyUsage
 	}
 	parentCert, parentKey := tmpl, key
 	if parent != nil {
@@ -212,6 +224,7 @@ func leafTemplate(o LeafOptions) *x509.Certificate {
 		IPAddresses:           o.IPAddresses,
 		OCSPServer:            o.OCSPServer,
 		IssuingCertificateURL: o.IssuingCertificateURL,
+		CRLDistributionPoints: o.CRLDistributionPoints,
 	}
 	if o.MustStaple {
 		// SEQUENCE { INTEGER 5 }: the status_request TLS extension.

@@ -15,6 +15,12 @@
 //     with the OpenTelemetry SDK and a manual reader;
 //   - ocspfetch: the cache hit, and the cost per certificate of stapling
 //     1,000 and 16,000 certificates each on its first handshake;
+//   - crl: loading and verifying a 1,000,000-entry CRL (34 MB) from DER
+//     and from PEM against Node's tls.createSecureContext({ca, crl}) on the
+//     same CRL and against crypto/x509.ParseRevocationList, the heap each
+//     keeps over the CRL's size, and a serial's lookup;
+//   - crlfetch: server CPU per mTLS handshake with a 1,000,000-entry CRL
+//     checked in VerifyConnection against none, and the check alone;
 //   - fleet (with redis-server): server CPU per resumed handshake with the
 //     fleet's ticket keys against plain crypto/tls resumption, the latency
 //     the Redis session store adds to a resumption, p50 and p99, and the

@@ -3,15 +3,20 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/crltest"
+	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
 // measurement is one benchmark's result; a name measured in several rounds
@@ -64,6 +69,8 @@ func (t *table) goBenchmarks(benchtime string, withNode bool) error {
 		{"./tlsserver/", "."},
 		{"./fleet/", "."}, // skipped (rows not measured) without redis-server
 		{"./statuspage/", "BenchmarkStatusPageUnderLoad"},
+		{"./internal/crl/", "."},
+		{"./crlfetch/", "."},
 	}
 	if t.eventsOnly {
 		pkgs = pkgs[:1]
@@ -81,6 +88,11 @@ func (t *table) goBenchmarks(benchtime string, withNode bool) error {
 			t.parseGo(bytes.NewReader(out))
 			if p.pkg == "./events/" && withNode {
 				if err := t.nodeEvents(); err != nil {
+					return err
+				}
+			}
+			if p.pkg == "./internal/crl/" && withNode {
+				if err := t.nodeCRL(); err != nil {
 					return err
 				}
 			}
@@ -132,6 +144,38 @@ func (t *table) nodeEvents() error {
 	out, err := exec.Command("node", "events/testdata/bench.js").Output()
 	if err != nil {
 		return fmt.Errorf("node events/testdata/bench.js: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkNode") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			t.add(f[0], v, -1, -1)
+		}
+	}
+	return nil
+}
+
+// nodeCRL runs Node's tls.createSecureContext({ca, crl}) on the
+// 1,000,000-entry CRL the Go benchmarks load, which prints
+// "BenchmarkNodeCreateSecureContextCRL <ns>" and the memory it took.
+func (t *table) nodeCRL() error {
+	dir, err := os.MkdirTemp("", "benchtable-crl")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	l := crltest.LargeCRL(testpki.Exit, 1_000_000) // the same, cached, CRL
+	ca, crl := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "crl.pem")
+	if err := errors.Join(os.WriteFile(ca, testpki.CertPEM(l.CA.DER), 0o600), os.WriteFile(crl, testpki.CRLPEM(l.DER), 0o600)); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "node internal/cmd/benchtable/node-crl.js")
+	out, err := exec.Command("node", "--expose-gc", "internal/cmd/benchtable/node-crl.js", ca, crl, "5").Output()
+	if err != nil {
+		return fmt.Errorf("node internal/cmd/benchtable/node-crl.js: %v", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -236,6 +280,16 @@ var rows = []row{
 	{"tlsserver", "heap per connection beyond crypto/tls (B)", "BenchmarkMemoryPerConnection extra-B/conn", "", 2048, false, -1},
 	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
 	{"ocspfetch", "first requests, ns/cert: 16,000 vs 1,000 certificates", "BenchmarkFirstRequests/certs=16000 ns/cert", "BenchmarkFirstRequests/certs=1000 ns/cert", 2, false, -1},
+	{"crl", "load+verify a 1,000,000-entry CRL (34 MB DER) vs Node createSecureContext({ca, crl})", "BenchmarkCRLLoad/der", "BenchmarkNodeCreateSecureContextCRL", 0.3, false, -1},
+	{"crl", "load+verify the same CRL from PEM (Node's input) vs Node", "BenchmarkCRLLoad/pem", "BenchmarkNodeCreateSecureContextCRL", 0.3, false, -1},
+	{"crl", "load+verify: crypto/x509.ParseRevocationList slower by", "BenchmarkCRLLoad/der", "BenchmarkCRLLoad/x509", 0, true, -1},
+	{"crl", "heap kept / DER size, loaded from DER", "BenchmarkCRLLoad/der heap-kept/DER", "", 2, false, -1},
+	{"crl", "heap kept / DER size, loaded from PEM", "BenchmarkCRLLoad/pem heap-kept/DER", "", 2, false, -1},
+	{"crl", "heap kept / DER size, crypto/x509", "BenchmarkCRLLoad/x509 heap-kept/DER", "", 0, false, -1},
+	{"crl", "serial lookup, 1,000,000 entries (ns)", "BenchmarkCRLLookup/hot", "", 100, false, 0},
+	{"crl", "serial lookup, 65,536 serials in turn, mostly out of cache (ns)", "BenchmarkCRLLookup/spread", "", 0, false, 0},
+	{"crlfetch", "server CPU/mTLS handshake with a 1,000,000-entry CRL vs without (net.Pipe)", "BenchmarkHandshakeCRL crlfetch-server-ns/hs", "BenchmarkHandshakeCRL plain-server-ns/hs", 1.03, false, -1},
+	{"crlfetch", "Check of client and CA against a 1,000,000-entry CRL (ns)", "BenchmarkCheckCRL", "", 0, false, 0},
 	{"fleet", "server CPU/resumed handshake: fleet tickets vs crypto/tls", "BenchmarkResumedHandshake fleet-server-ns/resumption", "BenchmarkResumedHandshake crypto/tls-server-ns/resumption", 1.05, false, -1},
 	{"fleet", "session store: latency added to a resumption, p50 (µs)", "BenchmarkSessionStoreLatency added-p50-µs", "", 150, false, -1},
 	{"fleet", "session store: latency added to a resumption, p99 (µs)", "BenchmarkSessionStoreLatency added-p99-µs", "", 0, false, -1},
