@@ -150,10 +150,15 @@ var (
 	// a resumption rule the server does not know; it is reported through
 	// 'error' and the connection is left as it is.
 	ErrResumptionMispredicted = &Error{Code: "ERR_TLSEMIT_RESUMPTION_MISPREDICTED", Msg: "a session predicted to resume was refused: 'OCSPRequest' was skipped"}
-	// ErrServerClosed: the server was closed: returned by Listen and Serve
+	// ErrClosed: the server was closed: returned by Listen and Serve
 	// after Close or Shutdown, and reported for handshakes that Close, or
-	// Shutdown giving up when its context ended, cut.
-	ErrServerClosed = &Error{Code: "ERR_SERVER_NOT_RUNNING", Msg: "server is closed"}
+	// Shutdown giving up when its context ended, cut. Every package's
+	// closed error has this name (ocspfetch, crlfetch, fleet).
+	ErrClosed = &Error{Code: "ERR_SERVER_NOT_RUNNING", Msg: "server is closed"}
+	// ErrServerClosed is ErrClosed's former name.
+	//
+	// Deprecated: use ErrClosed.
+	ErrServerClosed = ErrClosed
 	// ErrTicketKeys: SetTicketKeys was given no key or a key of other than
 	// 48 bytes.
 	ErrTicketKeys = &Error{Code: "ERR_INVALID_ARG_VALUE", Msg: "ticket keys must be 48 bytes each"}

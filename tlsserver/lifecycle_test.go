@@ -49,7 +49,7 @@ func TestCloseRacesHandshakeStart(t *testing.T) {
 // net.Listener does: established connections stay, Addr is nil while
 // nothing listens (Node's address() is null), Listen works again and emits
 // 'listening' again. Close is final, as http.Server's: Listen and Serve
-// then return ErrServerClosed, and Addr stays nil.
+// then return ErrClosed, and Addr stays nil.
 func TestListenContextStopsOnlyThatListener(t *testing.T) {
 	p := newTSPKI(t)
 	srv, err := tlsserver.New(tlsserver.Options{Certificates: []tls.Certificate{p.leaf.TLSCertificate(true)}})
@@ -101,7 +101,7 @@ func TestListenContextStopsOnlyThatListener(t *testing.T) {
 	if srv.Addr() != nil {
 		t.Fatalf("Addr() = %v after Close", srv.Addr())
 	}
-	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); !errors.Is(err, tlsserver.ErrServerClosed) {
+	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); !errors.Is(err, tlsserver.ErrClosed) {
 		t.Fatalf("Listen after Close: %v", err)
 	}
 	sc.Close()

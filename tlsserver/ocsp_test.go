@@ -462,7 +462,7 @@ func TestOCSPCloseAbortsPendingCallbacks(t *testing.T) {
 				}
 			}
 			for range 3 {
-				if err := ce.next(t); !errors.Is(err, tlsserver.ErrServerClosed) {
+				if err := ce.next(t); !errors.Is(err, tlsserver.ErrClosed) {
 					t.Fatalf("tlsClientError %v", err)
 				}
 				if err := <-errs; err == nil {

@@ -228,10 +228,10 @@ func (o Options) secureContext() SecureContext {
 // this listener stops (as Node's listen with a signal) and established
 // connections stay open; the server goes on, and can Listen again: only
 // Close and Shutdown are final. After them, Listen returns
-// ErrServerClosed.
+// ErrClosed.
 func (s *Server) Listen(ctx context.Context, network, address string) error {
 	if s.isClosing() {
-		return ErrServerClosed
+		return ErrClosed
 	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, network, address)
@@ -255,7 +255,7 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 	go func() {
 		err := s.acceptLoop(l)
 		stop()
-		if err != nil && !errors.Is(err, ErrServerClosed) && !stopped.Load() {
+		if err != nil && !errors.Is(err, ErrClosed) && !stopped.Load() {
 			s.emitError(err)
 		}
 	}()
@@ -263,7 +263,7 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 }
 
 // Serve accepts connections on l and handshakes each in its own goroutine
-// until Close or Shutdown; then it returns ErrServerClosed. It closes l
+// until Close or Shutdown; then it returns ErrClosed. It closes l
 // when it returns. An accept error that is not temporary is returned.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.register(l); err != nil {
@@ -279,7 +279,7 @@ func (s *Server) register(l net.Listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return ErrServerClosed
+		return ErrClosed
 	}
 	s.listeners = append(s.listeners, l)
 	s.serving++
@@ -301,7 +301,7 @@ func (s *Server) acceptLoop(l net.Listener) error {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isClosing() {
-				return ErrServerClosed
+				return ErrClosed
 			}
 			var te interface{ Temporary() bool }
 			if errors.As(err, &te) && te.Temporary() {

@@ -80,7 +80,7 @@ func TestListenCloseEvents(t *testing.T) {
 	if got := strings.Join(r.get(), ","); got != "listening,close" {
 		t.Fatal(got)
 	}
-	if err := srv.Serve(nil); !errors.Is(err, tlsserver.ErrServerClosed) {
+	if err := srv.Serve(nil); !errors.Is(err, tlsserver.ErrClosed) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }

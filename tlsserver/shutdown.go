@@ -10,13 +10,13 @@ import (
 
 // Close ends the server abruptly: it stops accepting (the listeners are
 // closed), destroys the connections still handshaking (their pending
-// callbacks are abandoned and 'tlsClientError' reports ErrServerClosed),
+// callbacks are abandoned and 'tlsClientError' reports ErrClosed),
 // drops the connections waiting for Listener's Accept, and, with
 // Options.HTTP, closes the http.Server and its connections
 // (http.Server.Close). Other established connections stay open. 'close'
 // is emitted once the last connection has ended and its last event has
 // been emitted. Close returns at once. It is final, as http.Server's:
-// Listen and Serve then return ErrServerClosed. Closing again is a no-op.
+// Listen and Serve then return ErrClosed. Closing again is a no-op.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -33,7 +33,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	err := s.closeAll(ls)
 	for _, c := range cs {
-		c.abortHandshake(ErrServerClosed)
+		c.abortHandshake(ErrClosed)
 	}
 	s.dropBacklog("server closed")
 	if s.hs != nil {
@@ -70,7 +70,7 @@ func (s *Server) Close() error {
 // server runs after it. When ctx ends first, Shutdown gives up: it closes
 // everything as Close does, and also the established connections (Node's
 // closeAllConnections; a ctx already ended does only that), waits for the
-// events this causes ('tlsClientError' with ErrServerClosed for a
+// events this causes ('tlsClientError' with ErrClosed for a
 // handshake it cut), and returns ctx.Err(). A listener that is still
 // running a second after that (one that blocks) is not waited for: the
 // events of its connection, and 'close', follow when it returns.

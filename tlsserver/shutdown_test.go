@@ -407,7 +407,7 @@ func TestShutdownDoesNotWaitForBlockedListener(t *testing.T) {
 	}
 	ce.none(t)
 	close(release)
-	if err := ce.next(t); !errors.Is(err, tlsserver.ErrServerClosed) {
+	if err := ce.next(t); !errors.Is(err, tlsserver.ErrClosed) {
 		t.Fatalf("tlsClientError %v", err)
 	}
 	<-closed
