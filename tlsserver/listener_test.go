@@ -62,7 +62,7 @@ func TestREADMEOrderServesEarlyConnection(t *testing.T) {
 				if logging {
 					srv.OnSecureConnection(func(c *tls.Conn) { t.Logf("secure connection from %s", c.RemoteAddr()) })
 				}
-				sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
+				sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, events.Buffer(1))
 				c := tsMustDial(t, srv, tsClientConfig(p, v.v))
 				handshakeDone(t, sub) // the connection is established before Listener is first called
 
@@ -84,7 +84,7 @@ func TestUntakenConnectionClosedAndReported(t *testing.T) {
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.HandshakeTimeout = 300 * time.Millisecond })
 	drops := make(chan tlsserver.DropInfo, 1)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
+	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, events.Buffer(1))
 	before := goleak.IgnoreCurrent()
 	c := tsMustDial(t, srv, tsClientConfig(p, tls.VersionTLS13))
 	handshakeDone(t, sub)
@@ -110,7 +110,7 @@ func TestBacklogFull(t *testing.T) {
 	srv := tsServer(t, p, func(o *tlsserver.Options) { o.Backlog = 1 })
 	drops := make(chan tlsserver.DropInfo, 2)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 2)
+	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, events.Buffer(2))
 	first := tsMustDial(t, srv, tsClientConfig(p, 0))
 	handshakeDone(t, sub)
 	second := tsMustDial(t, srv, tsClientConfig(p, 0))
@@ -179,7 +179,7 @@ func TestListenerCloseDropsWaiting(t *testing.T) {
 	srv := tsServer(t, p, nil)
 	drops := make(chan tlsserver.DropInfo, 1)
 	srv.OnDrop(func(d tlsserver.DropInfo) { drops <- d })
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
+	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, events.Buffer(1))
 	l := srv.Listener()
 	if srv.Listener() != l {
 		t.Fatal("Listener returned another listener while open")
