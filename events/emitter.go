@@ -333,9 +333,9 @@ func (e *Emitter) removeAll(event string, detached *[]*Subscription) {
 }
 
 // Emit calls event's listeners in order with args and reports whether the
-// event had listeners (or matching pattern subscriptions). It works on a snapshot:
-// listeners added during the emit are not called by it, and listeners
-// removed during it still are.
+// event had listeners (or matching pattern subscriptions). It works on a
+// snapshot: listeners added during the emit are not called by it, and
+// listeners removed during it still are.
 //
 // A listener's panic leaves Emit as a throw leaves Node's emit: later
 // listeners of this emit do not run, and the emitter stays usable.

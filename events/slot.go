@@ -22,13 +22,14 @@ import "sync/atomic"
 //
 // Array elements are written once, outside every range a reader can have
 // loaded, so readers never race with writers. When the removed listeners
-// outnumber the registered ones, or an end of the array is full, the
-// registered ones are copied to a new array, made at the change's sequence
-// number, with room at both ends; the adds and removals since the last
-// copy pay for it, so every change costs O(1) amortised.
+// outnumber the registered ones by more than churnRoom, or an end of the
+// array is full, the registered ones are copied to a new array, made at
+// the change's sequence number, with room at both ends; the adds and
+// removals since the last copy pay for it, so every change costs O(1)
+// amortised.
 type slot struct {
 	name    string
-	created uint64 // sequence number of the add that made the slot
+	created uint64 // sequence number of the add that made the event (again)
 	arr     atomic.Pointer[array]
 	n       atomic.Int64 // registered listeners
 	subs    atomic.Int64 // of which subscriptions' (On)

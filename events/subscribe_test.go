@@ -461,3 +461,26 @@ func TestOnOffOnlyListenerAllocs(t *testing.T) {
 		t.Fatalf("On+Off allocates %v times", n)
 	}
 }
+
+// A 'removeListener' listener that panics while a subscription removes its
+// listeners does not keep the others registered: the subscription ends
+// whole, C closes, then the panic goes on (Node's iterator stops removing
+// at the throw).
+func TestSubscriptionEndsDespitePanickingRemoveListener(t *testing.T) {
+	var e events.Emitter
+	e.On(events.EventRemoveListener, func(args ...any) {
+		if args[0] == events.EventError {
+			panic("observer failed")
+		}
+	})
+	s := events.On(context.Background(), &e, "x")
+	if v := mustPanic(t, s.Cancel); v != "observer failed" {
+		t.Fatalf("panic %v", v)
+	}
+	if _, ok := <-s.C; ok {
+		t.Fatal("C open")
+	}
+	if e.ListenerCount("x") != 0 || e.ListenerCount(events.EventError) != 0 || e.Subscriptions() != 0 {
+		t.Fatalf("left: x %d, error %d, subscriptions %d", e.ListenerCount("x"), e.ListenerCount(events.EventError), e.Subscriptions())
+	}
+}
