@@ -33,12 +33,12 @@ type Emitter struct {
 	maxSet bool                               // guarded by mu
 	warn   func(*MaxListenersExceededWarning) // guarded by mu; nil: the process-wide handler
 
-	observers map[*listener]*Subscription // guarded by mu: the subscriptions' listeners
-
-	nsubs atomic.Int32 // live subscriptions (Subscriptions)
 	npat  atomic.Int32 // live pattern subscriptions; Emit skips the bus when 0
+	nsubs atomic.Int32 // live subscriptions (Subscriptions)
 	subMu sync.Mutex   // guards bus creation
 	bus   *bus
+
+	observers map[*listener]*Subscription // guarded by mu: the subscriptions' listeners
 }
 
 // view returns event's listeners at this instant. It is registry.lookup
