@@ -238,7 +238,7 @@ func Example_subscribe() {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sub := events.On(ctx, &srv.Emitter, "secure*", 16)
+	sub := events.On(ctx, &srv.Emitter, "secure*")
 	if err := srv.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
 		panic(err)
 	}

@@ -57,9 +57,22 @@ func BenchmarkEmit10Listeners(b *testing.B) {
 	}
 }
 
+// BenchmarkOnOff: a listener added and removed beside a permanent one.
 func BenchmarkOnOff(b *testing.B) {
 	var e events.Emitter
 	e.On("data", nop) // the event stays: measure the listener, not the name
+	b.ReportAllocs()
+	for b.Loop() {
+		id := e.On("data", nop)
+		e.Off("data", id)
+	}
+}
+
+// BenchmarkOnOffOnlyListener: the event's only listener added and removed,
+// the case users hit (a request waiting for its reply, a subscription): the
+// event itself comes and goes with it.
+func BenchmarkOnOffOnlyListener(b *testing.B) {
+	var e events.Emitter
 	b.ReportAllocs()
 	for b.Loop() {
 		id := e.On("data", nop)

@@ -34,7 +34,7 @@ func TestConcurrentUse(t *testing.T) {
 					e.Emit("y")
 					e.RemoveAllListeners("y")
 				case 3:
-					s := events.On(ctx, &e, "x*", 1)
+					s := events.On(ctx, &e, "x*")
 					e.Emit("x1", i)
 					s.Cancel()
 					drain(s)
@@ -44,7 +44,7 @@ func TestConcurrentUse(t *testing.T) {
 					_ = e.ListenerCount("x")
 				case 5:
 					c, cc := context.WithCancel(ctx)
-					s := events.On(c, &e, "z", 0)
+					s := events.On(c, &e, "z", events.Buffer(0))
 					cc()
 					drain(s)
 				}
@@ -77,7 +77,7 @@ func TestReentrantFromOtherGoroutines(t *testing.T) {
 			e.RemoveAllListeners("c")
 			e.SetMaxListeners(20)
 			_ = e.GetMaxListeners()
-			s := events.On(context.Background(), &e, "a", 1)
+			s := events.On(context.Background(), &e, "a")
 			s.Cancel()
 		}()
 		<-done

@@ -20,6 +20,8 @@
 //	id := e.On("data", fn)
 //	e.Off("data", id)
 //
-// Go code that prefers a channel to a callback uses [On], the channel form
-// of Node's events.on; [Once] is Node's events.once.
+// A Node class that extends EventEmitter is a Go struct that embeds an
+// Emitter. Go code that prefers a channel to a callback uses [On], the
+// channel form of Node's events.on, which like Node's loses no emission
+// unless [Buffer] bounds it; [Once] is Node's events.once.
 package events

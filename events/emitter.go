@@ -33,9 +33,12 @@ type Emitter struct {
 	maxSet bool                               // guarded by mu
 	warn   func(*MaxListenersExceededWarning) // guarded by mu; nil: the process-wide handler
 
-	nsubs atomic.Int32 // live subscriptions; Emit skips the bridge when 0
+	npat  atomic.Int32 // live pattern subscriptions; Emit skips the bus when 0
+	nsubs atomic.Int32 // live subscriptions (Subscriptions)
 	subMu sync.Mutex   // guards bus creation
 	bus   *bus
+
+	observers map[*listener]*Subscription // guarded by mu: the subscriptions' listeners
 }
 
 // view returns event's listeners at this instant. It is registry.lookup
@@ -102,6 +105,12 @@ func (e *Emitter) add(event string, fn Listener, mode addMode) ID {
 		panic("events: nil listener for " + event)
 	}
 	l := &listener{fn: fn, once: mode&addOnce != 0, internal: mode&addInternal != 0}
+	return e.register(event, l, mode&addFront != 0, nil)
+}
+
+// register adds l to event's listeners, at the front or the end, and
+// returns its ID. An observer listener feeds sub.
+func (e *Emitter) register(event string, l *listener, front bool, sub *Subscription) ID {
 	e.mu.Lock()
 	l.id = e.ids.reserve()
 	if e.has(EventNewListener) {
@@ -114,17 +123,27 @@ func (e *Emitter) add(event string, fn Listener, mode addMode) ID {
 	if s == nil {
 		s = &slot{name: event, created: seq}
 		e.reg.insert(s)
+	} else if s.n.Load() == 0 {
+		// A slot kept while empty (see registry.release): the event is new
+		// again, as a key Node deleted and adds again.
+		s.created = seq
 	}
 	l.slot, l.added = s, seq
-	s.add(l, seq, mode&addFront != 0)
+	s.add(l, seq, front)
 	e.ids.set(l)
+	if l.observer {
+		if e.observers == nil {
+			e.observers = make(map[*listener]*Subscription)
+		}
+		e.observers[l] = sub
+	}
 	var w *MaxListenersExceededWarning
 	var handler func(*MaxListenersExceededWarning)
 	if !l.internal {
 		s.user++
 		if max := e.maxLocked(); max > 0 && s.user > max && !s.warned {
 			s.warned = true
-			w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: s.user}
+			w = &MaxListenersExceededWarning{Emitter: e, Event: event, Count: s.user, max: max}
 			handler = e.warn
 		}
 	}
@@ -164,9 +183,12 @@ func (e *Emitter) Off(event string, id ID) bool {
 		e.mu.Unlock()
 		return false
 	}
-	e.removeLocked(l)
+	sub := e.removeLocked(l)
 	e.mu.Unlock()
 	e.emitRemoved(event, l)
+	if sub != nil {
+		sub.detached()
+	}
 	return true
 }
 
@@ -174,45 +196,64 @@ func (e *Emitter) Off(event string, id ID) bool {
 func (e *Emitter) RemoveListener(event string, id ID) bool { return e.Off(event, id) }
 
 // removeEntry removes l if it is still registered, and reports whether it
-// was.
-func (e *Emitter) removeEntry(l *listener) bool {
+// was. The subscription l fed, if any, goes to detached.
+func (e *Emitter) removeEntry(l *listener, detached *[]*Subscription) bool {
 	e.mu.Lock()
 	if l.removed.Load() != 0 {
 		e.mu.Unlock()
 		return false
 	}
-	e.removeLocked(l)
+	if sub := e.removeLocked(l); sub != nil {
+		*detached = append(*detached, sub)
+	}
 	e.mu.Unlock()
 	e.emitRemoved(l.slot.name, l)
 	return true
 }
 
-// removeLocked removes the registered listener l. e.mu must be held.
-func (e *Emitter) removeLocked(l *listener) {
+// removeLocked removes the registered listener l, and returns the
+// subscription it fed, if any. e.mu must be held.
+func (e *Emitter) removeLocked(l *listener) *Subscription {
 	seq := e.seq.Load() + 1
 	e.ids.release(l.id)
 	l.removed.Store(seq)
 	if s := l.slot; s.removed(l, seq) {
 		// As Node deletes the key: the event leaves EventNames.
-		s.arr.Store(nil)
-		e.reg.delete(s)
+		e.reg.release(s)
 	}
 	e.seq.Store(seq)
+	return e.unobserve(l)
 }
 
-// dropLocked removes every listener of s at once, as of seq. e.mu must be
-// held, and the caller stores seq.
-func (e *Emitter) dropLocked(s *slot, seq uint64) {
+// unobserve forgets the observer listener l, and returns its subscription;
+// nil for another listener. e.mu must be held.
+func (e *Emitter) unobserve(l *listener) *Subscription {
+	if !l.observer {
+		return nil
+	}
+	sub := e.observers[l]
+	delete(e.observers, l)
+	return sub
+}
+
+// dropLocked removes every listener of s at once, as of seq, and adds the
+// subscriptions they fed to detached. e.mu must be held, and the caller
+// stores seq.
+func (e *Emitter) dropLocked(s *slot, seq uint64, detached *[]*Subscription) {
 	if a := s.arr.Load(); a != nil {
 		for _, l := range a.ls[s.lo:s.hi] {
 			if l.removed.Load() == 0 {
 				l.removed.Store(seq)
 				e.ids.release(l.id)
+				if sub := e.unobserve(l); sub != nil {
+					*detached = append(*detached, sub)
+				}
 			}
 		}
 	}
 	s.arr.Store(nil)
 	s.n.Store(0)
+	s.subs.Store(0)
 }
 
 func (e *Emitter) emitRemoved(event string, l *listener) {
@@ -230,9 +271,19 @@ func (e *Emitter) emitRemoved(event string, l *listener) {
 // everything, including listeners added meanwhile (Node resets its table).
 // A 'removeListener' listener that panics ends the call there, as a throw
 // does in Node.
+//
+// The subscriptions (On) whose listeners it removes end when it returns,
+// as does every pattern subscription when no event is named: their
+// channels close after what they had queued.
 func (e *Emitter) RemoveAllListeners(events ...string) {
+	var detached []*Subscription
+	defer func() {
+		for _, s := range detached {
+			s.detached()
+		}
+	}()
 	for _, name := range events {
-		e.removeAll(name)
+		e.removeAll(name, &detached)
 	}
 	if len(events) > 0 {
 		return
@@ -240,27 +291,30 @@ func (e *Emitter) RemoveAllListeners(events ...string) {
 	if e.has(EventRemoveListener) {
 		for _, name := range e.EventNames() {
 			if name != EventRemoveListener {
-				e.removeAll(name)
+				e.removeAll(name, &detached)
 			}
 		}
-		e.removeAll(EventRemoveListener)
+		e.removeAll(EventRemoveListener, &detached)
 	}
 	e.mu.Lock()
 	seq := e.seq.Load() + 1
 	for _, s := range e.reg.slots() {
-		e.dropLocked(s, seq)
+		e.dropLocked(s, seq, &detached)
 	}
 	e.reg.clear()
 	e.seq.Store(seq)
 	e.mu.Unlock()
+	if e.npat.Load() != 0 {
+		detached = append(detached, e.bus0().patterns()...)
+	}
 }
 
-func (e *Emitter) removeAll(event string) {
+func (e *Emitter) removeAll(event string, detached *[]*Subscription) {
 	if !e.has(EventRemoveListener) {
 		e.mu.Lock()
 		if s := e.reg.lookup(event); s != nil {
 			seq := e.seq.Load() + 1
-			e.dropLocked(s, seq)
+			e.dropLocked(s, seq, detached)
 			e.reg.delete(s)
 			e.seq.Store(seq)
 		}
@@ -273,15 +327,15 @@ func (e *Emitter) removeAll(event string) {
 	v := e.view(event)
 	for i := len(v.ls) - 1; i >= 0; i-- {
 		if l := v.ls[i]; v.holds(l) {
-			e.removeEntry(l)
+			e.removeEntry(l, detached)
 		}
 	}
 }
 
 // Emit calls event's listeners in order with args and reports whether the
-// event had listeners (or matching subscriptions). It works on a snapshot:
-// listeners added during the emit are not called by it, and listeners
-// removed during it still are.
+// event had listeners (or matching pattern subscriptions). It works on a
+// snapshot: listeners added during the emit are not called by it, and
+// listeners removed during it still are.
 //
 // A listener's panic leaves Emit as a throw leaves Node's emit: later
 // listeners of this emit do not run, and the emitter stays usable.
@@ -302,7 +356,7 @@ func (e *Emitter) Emit(event string, args ...any) bool {
 		}
 	}
 	delivered := false
-	if e.nsubs.Load() != 0 {
+	if e.npat.Load() != 0 {
 		delivered = e.publish(event, args)
 	}
 	if had || delivered {
@@ -350,12 +404,13 @@ func (e *Emitter) claimOnce(l *listener) bool {
 			l.fired.Store(false)
 		}
 	}()
-	e.removeEntry(l)
+	e.removeEntry(l, nil) // a once listener, never an observer
 	removed = true
 	return true
 }
 
-// ListenerCount returns the number of listeners of event.
+// ListenerCount returns the number of listeners of event. A subscription
+// (On) to event by name is one of them, as Node's iterator is.
 func (e *Emitter) ListenerCount(event string) int {
 	if s := e.reg.lookup(event); s != nil {
 		return int(s.n.Load())
@@ -378,17 +433,23 @@ func (e *Emitter) Listeners(event string) []Listener {
 // EventNames returns the events that have listeners, in the order their
 // first listener was added, with Node's exceptions (JavaScript property
 // order): names that are array indexes ("0", "1", …) come first in
-// ascending order, and ErrorMonitor, a Symbol in Node, comes last.
+// ascending order, and ErrorMonitor, a Symbol in Node, comes last. An event
+// whose only listener is a subscription (On) has a listener.
 func (e *Emitter) EventNames() []string {
 	e.mu.Lock()
-	all := e.reg.slots()
+	var live []named
+	for _, s := range e.reg.slots() {
+		if s.n.Load() > 0 {
+			live = append(live, named{s.name, s.created})
+		}
+	}
 	e.mu.Unlock()
-	if len(all) == 0 {
+	if len(live) == 0 {
 		return nil
 	}
-	slices.SortFunc(all, nodeOrder)
-	names := make([]string, len(all))
-	for i, s := range all {
+	slices.SortFunc(live, nodeOrder)
+	names := make([]string, len(live))
+	for i, s := range live {
 		names[i] = s.name
 	}
 	return names

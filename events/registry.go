@@ -11,8 +11,11 @@ import (
 // small copy-on-write array that Emit scans without hashing (most emitters
 // have a handful of events), the rest in a sync.Map, whose loads take no
 // lock and whose stores do not copy it: adding the hundred-thousandth name
-// costs what adding the first did. A name stays where it was put until the
-// event's last listener goes. Writers hold Emitter.mu.
+// costs what adding the first did. A name in the map goes when the event's
+// last listener does; a name in the array stays, empty, until its place is
+// needed, so that an event whose only listener comes and goes (a request
+// waiting for its reply, a subscription) costs no change to the registry.
+// Writers hold Emitter.mu.
 type registry struct {
 	few   atomic.Pointer[fewNames]
 	many  sync.Map // name → *slot
@@ -62,17 +65,36 @@ func (r *registry) fewSlots() []*slot {
 	return nil
 }
 
-// insert adds s under its name, which has no slot.
+// insert adds s under its name, which has no slot. In the array, it takes
+// the place of an empty slot when there is no room.
 func (r *registry) insert(s *slot) {
 	few := r.fewSlots()
 	if len(few) < fewSlots {
 		r.setFew(append(slices.Clip(few), s))
 		return
 	}
+	if i := slices.IndexFunc(few, func(o *slot) bool { return o.n.Load() == 0 }); i >= 0 {
+		few = slices.Clone(few)
+		few[i].arr.Store(nil)
+		few[i] = s
+		r.setFew(few)
+		return
+	}
 	r.many.Store(s.name, s)
 	if r.nmany++; r.nmany == 1 {
 		r.setFew(few)
 	}
+}
+
+// release accounts for s having lost its last listener: a slot in the
+// array stays there, with its backing array (whose listeners are all
+// removed) for the next add; one in the map is deleted.
+func (r *registry) release(s *slot) {
+	if slices.Contains(r.fewSlots(), s) {
+		return
+	}
+	s.arr.Store(nil)
+	r.delete(s)
 }
 
 // delete removes s.
@@ -107,11 +129,18 @@ func (r *registry) clear() {
 	r.nmany = 0
 }
 
-// nodeOrder orders slots as Node's eventNames does, which is JavaScript's
+// named is an event name and the sequence number of the add that made it
+// an event (slot.created), as EventNames reads them.
+type named struct {
+	name    string
+	created uint64
+}
+
+// nodeOrder orders events as Node's eventNames does, which is JavaScript's
 // property order: names that are array indexes ("0", "1", …) first in
 // ascending numeric order, then the other names in the order they were
 // added, then symbols (here ErrorMonitor, a Symbol in Node).
-func nodeOrder(a, b *slot) int {
+func nodeOrder(a, b named) int {
 	ai, aIdx := arrayIndex(a.name)
 	bi, bIdx := arrayIndex(b.name)
 	switch {

@@ -2,10 +2,15 @@ package events_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tlsemit/tlsemit/events"
 )
@@ -150,4 +155,58 @@ func TestEmitSeesOneInstant(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestEmptiedEventsKeepNodeOrder: an event whose last listener goes leaves
+// EventNames, and comes back at the end when a listener is added again, as
+// a key Node deletes and adds again; this holds while emptied events wait
+// in the registry's small array (kept for their next listener) and when
+// new names take their places there or go to the map.
+func TestEmptiedEventsKeepNodeOrder(t *testing.T) {
+	var e events.Emitter
+	ids := map[string]events.ID{}
+	var want []string // the live events in Node's order
+	on := func(name string) {
+		ids[name] = e.On(name, func(...any) {})
+		want = append(want, name)
+	}
+	off := func(name string) {
+		if !e.Off(name, ids[name]) {
+			t.Fatalf("Off(%s) = false", name)
+		}
+		want = slices.DeleteFunc(want, func(n string) bool { return n == name })
+	}
+	check := func(step string) {
+		t.Helper()
+		if diff := cmp.Diff(want, e.EventNames(), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%s: EventNames (-want +got):\n%s", step, diff)
+		}
+		for _, name := range want {
+			if !e.Emit(name) || e.ListenerCount(name) != 1 {
+				t.Fatalf("%s: %s has no listener", step, name)
+			}
+		}
+	}
+	for i := range 8 {
+		on(fmt.Sprint("e", i))
+	}
+	check("eight")
+	for _, n := range []string{"e1", "e4", "e6"} {
+		off(n)
+	}
+	check("three emptied")
+	on("e4") // back, at the end
+	check("e4 again")
+	for i := 8; i < 12; i++ { // take the emptied places, then the map
+		on(fmt.Sprint("e", i))
+	}
+	check("more names")
+	off("e9")
+	off("e0")
+	on("e0")
+	on("e1")
+	check("churn across both")
+	if e.Emit("e6") || e.Emit("e9") || e.ListenerCount("e6") != 0 {
+		t.Fatal("an emptied event still has a listener")
+	}
 }

@@ -22,21 +22,32 @@ import "sync/atomic"
 //
 // Array elements are written once, outside every range a reader can have
 // loaded, so readers never race with writers. When the removed listeners
-// outnumber the registered ones, or an end of the array is full, the
-// registered ones are copied to a new array, made at the change's sequence
-// number, with room at both ends; the adds and removals since the last
-// copy pay for it, so every change costs O(1) amortised.
+// outnumber the registered ones by more than churnRoom, or an end of the
+// array is full, the registered ones are copied to a new array, made at
+// the change's sequence number, with room at both ends; the adds and
+// removals since the last copy pay for it, so every change costs O(1)
+// amortised.
 type slot struct {
 	name    string
-	created uint64 // sequence number of the add that made the slot
+	created uint64 // sequence number of the add that made the event (again)
 	arr     atomic.Pointer[array]
 	n       atomic.Int64 // registered listeners
+	subs    atomic.Int64 // of which subscriptions' (On)
 
 	// Guarded by Emitter.mu.
 	lo, hi int  // arr's filled range
 	user   int  // registered listeners the application added
 	warned bool // the max-listener warning fired since user was last ≤ 1
 }
+
+// churnRoom is the room for adds, and for listeners removed since, that
+// an event whose listeners come and go gets beyond twice its registered
+// ones: a listener added and removed again and again (a request waiting
+// for its reply, a subscription), beside permanent ones or alone (an
+// emptied slot kept by registry.release), then allocates only itself on
+// most adds. Removed listeners stay reachable until the next repack, so it
+// is small.
+const churnRoom = 8
 
 // An array is a slot's backing array at one size.
 type array struct {
@@ -55,6 +66,7 @@ type listener struct {
 	fired    atomic.Bool   // once listeners: set by the one emit that runs it
 	once     bool
 	internal bool // added by this package (On's and Once's "error" listeners)
+	observer bool // feeds a subscription (On), which Emitter.observers has
 }
 
 // A view is an event's listeners as they were at sequence number seq.
@@ -104,14 +116,22 @@ func (s *slot) add(l *listener, seq uint64, front bool) {
 		s.arr.Store(a)
 	}
 	s.n.Add(1)
+	if l.observer {
+		s.subs.Add(1)
+	}
 }
 
 // repack copies the registered listeners to a new array that has room for
-// as many again plus two, three quarters of it at the end that ran out (the
-// front for a prepend), and returns it, not yet published.
+// as many again plus two (churnRoom after the first array), three quarters
+// of it at the end that ran out (the front for a prepend), and returns it,
+// not yet published.
 func (s *slot) repack(seq uint64, front bool) *array {
 	n := int(s.n.Load())
-	a := &array{ls: make([]*listener, 2*n+2), made: seq}
+	size := 2*n + 2
+	if s.arr.Load() != nil {
+		size = 2*n + churnRoom
+	}
+	a := &array{ls: make([]*listener, size), made: seq}
 	free := len(a.ls) - n
 	lo := free / 4
 	if front {
@@ -135,10 +155,14 @@ func (s *slot) repack(seq uint64, front bool) *array {
 }
 
 // removed accounts for the removal of l, which the caller has stamped, and
-// repacks when the removed listeners outnumber the registered ones. It
+// repacks when the removed listeners outnumber the registered ones by more
+// than churnRoom. It
 // reports whether s is left empty, to be dropped.
 func (s *slot) removed(l *listener, seq uint64) (empty bool) {
 	n := s.n.Add(-1)
+	if l.observer {
+		s.subs.Add(-1)
+	}
 	if !l.internal {
 		s.user--
 	}
@@ -150,7 +174,7 @@ func (s *slot) removed(l *listener, seq uint64) (empty bool) {
 	if n == 0 {
 		return true
 	}
-	if s.hi-s.lo > 2*int(n) {
+	if s.hi-s.lo > 2*int(n)+churnRoom {
 		s.arr.Store(s.repack(seq, false))
 	}
 	return false

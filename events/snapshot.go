@@ -1,53 +1,52 @@
 package events
 
-// A Snapshot is one event's listener list at an instant, kept for a later
-// EmitSnapshot. Taking one allocates nothing: it keeps the emitter's
-// backing array and sequence number of that instant. The zero value holds
-// no listeners.
-//
-// It serves Node's per-socket rule for tls.Server's 'OCSPRequest': a
-// connection sees only the listeners registered when its handshake began
-// that are still registered when its ClientHello arrives.
-type Snapshot struct {
-	event string
-	v     view
+import "github.com/tlsemit/tlsemit/internal/evhook"
+
+// tlsserver's 'OCSPRequest' needs the listeners registered when a handshake
+// began, and tlsserver needs to tell callback listeners from subscriptions.
+// Applications need neither, so they are reached through internal/evhook
+// instead of the Emitter's methods. A snapshot is a sequence number: the
+// listeners it holds are those added at or before it (see slot).
+func init() {
+	evhook.Set(evhook.Hooks{
+		Mark: func(e any, event string) (uint64, bool) {
+			em := e.(*Emitter)
+			seq := em.seq.Load()
+			return seq, em.callbacks(event) > 0
+		},
+		Count: func(e any, event string, seq uint64) int {
+			n := 0
+			v := e.(*Emitter).view(event)
+			for _, l := range v.ls {
+				if v.holds(l) && l.added <= seq && !l.observer {
+					n++
+				}
+			}
+			return n
+		},
+		Emit: func(e any, event string, seq uint64, args []any) bool {
+			return e.(*Emitter).emitSince(event, seq, args)
+		},
+		Callbacks: func(e any, event string) int { return e.(*Emitter).callbacks(event) },
+	})
 }
 
-// Snapshot records event's listeners now.
-func (e *Emitter) Snapshot(event string) Snapshot {
-	return Snapshot{event: event, v: e.view(event)}
-}
-
-// Event returns the event name s was taken for.
-func (s Snapshot) Event() string { return s.event }
-
-// Len returns the number of listeners s holds.
-func (s Snapshot) Len() int {
-	n := 0
-	for _, l := range s.v.ls {
-		if s.v.holds(l) {
-			n++
-		}
+// callbacks returns the number of event's listeners that are not
+// subscriptions.
+func (e *Emitter) callbacks(event string) int {
+	if s := e.reg.lookup(event); s != nil {
+		return int(s.n.Load() - s.subs.Load())
 	}
-	return n
+	return 0
 }
 
-// EmitSnapshot calls with args, in the emitter's current order, those of
-// s's event listeners that were registered when s was taken and are still
-// registered now, and reports whether it called any. Listeners added since
-// s was taken are skipped; listeners removed since are not called. A Once
-// listener keeps its contract (removed before it runs, run by one emit
-// only). Channel subscriptions receive nothing, and the "error" panic rule
-// does not apply: EmitSnapshot only calls listeners. A panicking listener
-// leaves EmitSnapshot as it leaves Emit.
-func (e *Emitter) EmitSnapshot(s Snapshot, args ...any) bool {
-	if len(s.v.ls) == 0 {
-		return false
-	}
-	cur := e.view(s.event)
+// emitSince calls event's callback listeners that were registered at seq
+// and still are, and reports whether it called any.
+func (e *Emitter) emitSince(event string, seq uint64, args []any) bool {
+	v := e.view(event)
 	called := false
-	for _, l := range cur.ls {
-		if !cur.holds(l) || !s.v.holds(l) {
+	for _, l := range v.ls {
+		if !v.holds(l) || l.added > seq || l.observer {
 			continue
 		}
 		if l.once && !e.claimOnce(l) {

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tlsemit/tlsemit/events"
+	"github.com/tlsemit/tlsemit/internal/evhook"
 )
 
 // phase is where a connection is in its life.
@@ -29,7 +29,7 @@ type serverConn struct {
 	s      *Server
 	sc     *secureContext // the default context when the handshake began
 	tls    *tls.Conn
-	ocsp   events.Snapshot // 'OCSPRequest' listeners when the handshake began
+	ocsp   evhook.Snapshot // 'OCSPRequest' listeners when the handshake began
 	keylog bool            // a 'keylog' listener existed when the handshake began
 	store  bool            // a 'newSession' or 'resumeSession' listener existed then
 	timer  *time.Timer     // the handshake's bound, then the backlog's
@@ -150,9 +150,9 @@ func (s *Server) start(raw net.Conn, accepted bool) {
 		Conn:   raw,
 		s:      s,
 		sc:     s.sc.Load(),
-		ocsp:   s.Snapshot(EventOCSPRequest),
-		keylog: s.ListenerCount(EventKeylog) > 0,
-		store:  s.ListenerCount(EventNewSession) > 0 || s.ListenerCount(EventResumeSession) > 0,
+		ocsp:   evhook.Take(&s.Emitter, EventOCSPRequest),
+		keylog: s.callbacks(EventKeylog),
+		store:  s.callbacks(EventNewSession) || s.callbacks(EventResumeSession),
 	}
 	if s.met.timed() {
 		c.began = time.Now()
@@ -229,9 +229,9 @@ func (c *serverConn) serve() {
 	c.handshakeEnded(&cs)
 	c.checkPrediction(cs.DidResume)
 	c.hs = handshakeState{} // what only the handshake needed
-	c.ocsp = events.Snapshot{}
+	c.ocsp = evhook.Snapshot{}
 	c.fresh.Store(true)
-	held := s.ListenerCount(EventSecureConnection) > 0 // a subscription only observes
+	held := s.callbacks(EventSecureConnection) // a subscription only observes
 	if s.observed(EventSecureConnection) {
 		if err := c.emit(EventSecureConnection, c.tls); err != nil {
 			c.destroy(err)

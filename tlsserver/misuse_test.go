@@ -447,16 +447,17 @@ func TestMisuseCloseAndShutdownUnderLoad(t *testing.T) {
 }
 
 // Security: key-log lines exist only while a 'keylog' listener does. A
-// channel subscription to "keylog" is the probe: it does not count as a
-// listener, so it sees the lines only when a listener made the server
-// produce them. With a listener, the lines are the client's own key log;
-// after the listener is removed, a new connection produces none.
+// channel subscription to "keylog" is the probe: ListenerCount counts it
+// (as Node counts events.on), but it only observes and does not make the
+// server produce lines, so it sees them only when a listener did. With a
+// listener, the lines are the client's own key log; after the listener is
+// removed, a new connection produces none.
 func TestMisuseKeylogOnlyWithListener(t *testing.T) {
 	p := newTSPKI(t)
 	srv := tsServer(t, p, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sub := events.On(ctx, &srv.Emitter, tlsserver.EventKeylog, 256)
+	sub := events.On(ctx, &srv.Emitter, tlsserver.EventKeylog, events.Buffer(256))
 	drain := func() (lines []byte) {
 		for {
 			select {
@@ -467,8 +468,8 @@ func TestMisuseKeylogOnlyWithListener(t *testing.T) {
 			}
 		}
 	}
-	if srv.ListenerCount(tlsserver.EventKeylog) != 0 {
-		t.Fatal("a subscription counts as a 'keylog' listener: the probe is useless")
+	if srv.ListenerCount(tlsserver.EventKeylog) != 1 {
+		t.Fatal("the subscription is not counted as Node counts events.on")
 	}
 	for _, v := range versions {
 		var clientLog bytes.Buffer

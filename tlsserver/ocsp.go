@@ -15,7 +15,7 @@ func (c *serverConn) runOCSP() error {
 				err = panicError(EventOCSPRequest, v)
 			}
 		}()
-		called = c.s.EmitSnapshot(c.ocsp, h.cert.Certificate[0], h.entry.issuer, OCSPCallback(r.answer))
+		called = c.ocsp.Emit(h.cert.Certificate[0], h.entry.issuer, OCSPCallback(r.answer))
 		return nil
 	}()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tlsemit/tlsemit/events"
+	"github.com/tlsemit/tlsemit/internal/evhook"
 )
 
 // DefaultHandshakeTimeout is Node's default handshakeTimeout.
@@ -400,6 +401,12 @@ func (s *Server) emitDrop(info DropInfo) {
 func (s *Server) observed(event string) bool {
 	return s.ListenerCount(event) > 0 || s.Subscriptions() > 0
 }
+
+// callbacks reports whether event has a callback listener. ListenerCount
+// also counts a channel subscription (events.On), as Node counts its
+// iterator, but a subscription only observes: it cannot answer a callback
+// or take a connection.
+func (s *Server) callbacks(event string) bool { return evhook.Callbacks(&s.Emitter, event) > 0 }
 
 // safeEmit emits event and turns a listener's panic into an error wrapping
 // ErrListenerPanic.

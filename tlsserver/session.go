@@ -29,7 +29,7 @@ const maxSessionAge = 7*24*time.Hour - time.Minute
 // exists, else as configured.
 func (s *Server) wrapSession(c *serverConn, sc *secureContext, cfg *tls.Config, cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 	ss.Extra = append(ss.Extra, newRecord(c, cfg, cs).encode())
-	if c != nil && c.store && s.ListenerCount(EventNewSession) > 0 {
+	if c != nil && c.store && s.callbacks(EventNewSession) {
 		return c.newSession(ss)
 	}
 	if sc.wrap != nil {
@@ -79,7 +79,7 @@ func (s *Server) unwrapSession(c *serverConn, sc *secureContext, cfg *tls.Config
 
 func (s *Server) openSession(c *serverConn, sc *secureContext, cfg *tls.Config, identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	switch {
-	case c != nil && c.store && len(identity) == sessionIDLen && s.ListenerCount(EventResumeSession) > 0:
+	case c != nil && c.store && len(identity) == sessionIDLen && s.callbacks(EventResumeSession):
 		return c.resumeSession(identity)
 	case sc.unwrap != nil:
 		return sc.unwrap(identity, cs)

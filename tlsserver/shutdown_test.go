@@ -434,7 +434,7 @@ func TestStatsHandshakingAndQueued(t *testing.T) {
 	if st := srv.Stats(); st.Handshaking != 2 || st.Queued != 0 || st.Connections != 2 {
 		t.Fatalf("two parked: %+v", st)
 	}
-	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, 1)
+	sub := events.On(t.Context(), &srv.Emitter, tlsserver.EventSecureConnection, events.Buffer(1))
 	first(nil, nil)
 	<-sub.C
 	waitFor(t, func() bool { return srv.Stats().Handshaking == 1 })

@@ -31,6 +31,9 @@ time('Emit10Listeners', (e) => { for (let i = 0; i < 10; i++) e.on('data', nop);
 time('OnOff', (e) => e.on('data', nop), (e, n) => {
   for (let i = 0; i < n; i++) { const f = () => {}; e.on('data', f); e.removeListener('data', f); }
 });
+time('OnOffOnlyListener', () => {}, (e, n) => {
+  for (let i = 0; i < n; i++) { const f = () => {}; e.on('data', f); e.removeListener('data', f); }
+});
 // The scale shapes: each op starts from a new emitter with no limit (as in
 // Go, the warning is not what is measured). Like Go's b.Loop, the figure is
 // the mean of as many ops as fit in a second (at least five, after one to

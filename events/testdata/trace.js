@@ -15,10 +15,13 @@
 //   {op: count, event}           appends "count event = n"
 //   {op: names}                  appends "names [..]"
 //   {op: setMax, n}              setMaxListeners(n)
+//   {op: sub, event, name}       events.on(emitter, event), the iterator kept as name
+//   {op: unsub, name}            return() on that iterator
 // Event "$monitor" is events.errorMonitor. An arg "!err:msg" is new Error(msg).
+// A listener of an iterator's (events.on's own) shows as "?".
 'use strict';
 const fs = require('fs');
-const { EventEmitter, errorMonitor } = require('events');
+const { EventEmitter, errorMonitor, on } = require('events');
 
 const MAX_DEPTH = 4;
 const MAX_TRACE = 3000;
@@ -30,7 +33,7 @@ const unev = (name) => (name === errorMonitor ? '$monitor' : name);
 function fmtVal(v) {
   // Node hands 'removeListener' the once wrapper when the event had other
   // listeners; Go always gives the listener itself: name both by it.
-  if (typeof v === 'function') return v.label || (v.listener && v.listener.label);
+  if (typeof v === 'function') return v.label || (v.listener && v.listener.label) || '?';
   if (typeof v === 'symbol') return JSON.stringify(unev(v));
   if (v === undefined) return 'undefined';
   if (v instanceof Error) return `Error(${v.message})`;
@@ -52,6 +55,9 @@ function run(ops) {
   let depth = 0;
   let adds = 0;
   const errorTables = [];
+  // The live iterators of events.on: name -> {it, event, handler, onError}.
+  const iters = new Map();
+  const unlabelled = (name) => e.rawListeners(name).filter((f) => !f.label && !(f.listener && f.listener.label));
   // removeAllListeners calls in progress that walk a listener array by
   // index (they do when 'removeListener' listeners exist). A listener array
   // changed under the walk, other than by appending, makes Node skip,
@@ -60,7 +66,13 @@ function run(ops) {
   let walking = 0;
   const changesUnderWalk = new Set(['prepend', 'prependOnce', 'off', 'removeAll', 'emit']);
   process.emitWarning = (w) => {
-    if (w && w.name === 'MaxListenersExceededWarning') trace.push(`warn ${fmtVal(w.type)} ${w.count}`);
+    if (w && w.name === 'MaxListenersExceededWarning') {
+      trace.push(`warn ${fmtVal(w.type)} ${w.count}`);
+      if (w.type === 'error' && [...iters.values()].some((i) => i.onError && e.rawListeners('error').includes(i.onError))) {
+        // Node counts the 'error' listener of events.on; Go does not.
+        trace.push('quirk: the warning counts an iterator\'s \'error\' listener');
+      }
+    }
   };
 
   const exec = (op) => {
@@ -124,6 +136,25 @@ function run(ops) {
         } finally {
           if (walks) walking--;
         }
+        for (const i of iters.values()) {
+          if (i.onError && !e.rawListeners(i.event).includes(i.handler) && e.rawListeners('error').includes(i.onError)) {
+            // Go ends a subscription whose listener was removed, 'error'
+            // listener included; Node leaves the iterator waiting.
+            trace.push('quirk: removeAllListeners left an iterator\'s \'error\' listener');
+          }
+        }
+        break;
+      }
+      case 'sub': {
+        const before = new Set([...unlabelled(ev(op.event)), ...unlabelled('error')]);
+        const it = on(e, ev(op.event));
+        const fresh = (name) => unlabelled(name).find((f) => !before.has(f));
+        iters.set(op.name, { it, event: ev(op.event), handler: fresh(ev(op.event)), onError: op.event === 'error' ? null : fresh('error') });
+        break;
+      }
+      case 'unsub': {
+        const i = iters.get(op.name);
+        if (i) i.it.return();
         break;
       }
       case 'emit': {
