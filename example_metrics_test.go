@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,7 +50,11 @@ func Example_prometheus() {
 	}
 	defer srv.Close()
 	srv.OnOCSPRequest(fetcher.OCSPRequest)
-	srv.OnSecureConnection(func(c *tls.Conn) { c.Close() })
+	served := make(chan struct{}, 2)
+	srv.OnSecureConnection(func(c *tls.Conn) { // after the server has counted the handshake
+		c.Close()
+		served <- struct{}{}
+	})
 	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
 		panic(err)
 	}
@@ -69,9 +72,7 @@ func Example_prometheus() {
 			panic(err)
 		}
 		conn.Close()
-	}
-	for srv.Stats().FullHandshakes < 2 { // the server counts a handshake after its client is done
-		time.Sleep(time.Millisecond)
+		<-served
 	}
 
 	// What Prometheus scrapes.
