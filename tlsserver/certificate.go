@@ -20,6 +20,8 @@ type handshakeState struct {
 	vers      uint16      // the version crypto/tls negotiates
 	statusReq bool
 	deferOCSP bool             // TLS 1.2: emit from UnwrapSession, once resumption is decided
+	named     *namedContext    // the AddContext context of the server name, when matched early
+	matched   bool             // named is set (getConfigForClient matched the name)
 	entry     *certEntry       // the certificate selected
 	cert      *tls.Certificate // the certificate served: a copy when it may be stapled
 	resumed   *sessionRecord   // TLS 1.2: the session handed to crypto/tls to resume
@@ -30,8 +32,9 @@ type handshakeState struct {
 // connection its own tls.Config only when a per-connection hook needs one:
 // a key log, the session store, or TLS 1.2 tickets (whose sessions record
 // the extended master secret, known only here, and whose 'OCSPRequest'
-// waits for the resumption decision); or, for a client with no ALPN
-// protocol in common, one that refuses it.
+// waits for the resumption decision); client certificates of a server
+// name whose AddContext context has its own CA and CRLs; or, for a client
+// with no ALPN protocol in common, one that refuses it.
 func (s *Server) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	c, ok := hello.Conn.(*serverConn)
 	if !ok {
@@ -42,17 +45,35 @@ func (s *Server) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, er
 	h.hello = hello
 	h.statusReq = slices.Contains(hello.Extensions, extStatusRequest)
 	h.vers = mutualVersion(base, hello.SupportedVersions)
+	var own *clientVerifier // the name's context verifies its clients itself
+	if base.ClientAuth != tls.NoClientCert {
+		c.verifier = c.sc.verifier
+		if s.sni == nil && hello.ServerName != "" {
+			h.named, h.matched = s.matchContext(hello.ServerName), true
+			if h.named != nil && h.named.verifier != nil {
+				own = h.named.verifier
+				c.verifier = own
+			}
+		}
+	}
 	if noProtocolInCommon(base.NextProtos, hello.SupportedProtos) {
 		return refuseALPN(base), nil
 	}
 	tls12Tickets := h.vers != tls.VersionTLS13 && !base.SessionTicketsDisabled
 	h.deferOCSP = tls12Tickets && c.ocsp.Len() > 0 && h.statusReq
 	ticket := tls12Tickets && slices.Contains(hello.Extensions, extSessionTicket)
-	if !c.keylog && !c.store && !h.deferOCSP && !ticket {
+	if !c.keylog && !c.store && !h.deferOCSP && !ticket && own == nil {
 		return nil, nil
 	}
 	cfg := base.Clone()
 	cfg.GetConfigForClient = nil
+	if own != nil {
+		// crypto/tls verifies against these roots, refuses to resume a
+		// session whose chain they do not anchor, and the hook checks
+		// this context's CRLs before the Config's own hook.
+		cfg.ClientCAs = own.roots
+		cfg.VerifyConnection = own.hook(base, c.sc.verify)
+	}
 	if c.keylog {
 		cfg.KeyLogWriter = &keylogWriter{c: c, next: base.KeyLogWriter}
 	}
@@ -160,7 +181,11 @@ func (c *serverConn) selectCert(hello *tls.ClientHelloInfo) (*certEntry, error) 
 			return &certEntry{cert: cert, issuer: findIssuer(cert, c.sc.ca)}, nil
 		}
 	} else if name != "" {
-		if nc := s.matchContext(name); nc != nil {
+		nc := c.hs.named
+		if !c.hs.matched {
+			nc = s.matchContext(name)
+		}
+		if nc != nil {
 			certs = nc.certs
 		}
 	}

@@ -5,14 +5,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/tlsemit/tlsemit/internal/crl"
 )
 
 // SecureContext is what Node's tls.createSecureContext takes, and so what
 // setSecureContext and addContext take: the certificates (Node's key/cert,
-// or pfx decoded: see docs/porting-from-node.md), the CA, and the
-// tls.Config carrying the rest (ciphers, versions, ALPN, client
+// or pfx decoded: see docs/porting-from-node.md), the CA, the CRLs, and
+// the tls.Config carrying the rest (ciphers, versions, ALPN, client
 // certificates…).
 type SecureContext struct {
 	// Certificates are served; when several are given, the first one the
@@ -20,9 +23,31 @@ type SecureContext struct {
 	// Config.Certificates is used.
 	Certificates []tls.Certificate
 	// CA is Node's ca: where the issuer given to 'OCSPRequest' is looked up
-	// when the served chain lacks it, and, for the default context unless
-	// Config.ClientCAs is set, the roots for client certificates.
+	// when the served chain lacks it, and the roots for client
+	// certificates: for the default context unless Config.ClientCAs is
+	// set, and for an AddContext context, its names' (as in Node, whose
+	// SNI context verifies its clients with its own ca and crl; a context
+	// without CA uses the default context's CA and CRL).
 	CA []*x509.Certificate
+	// CRL is Node's crl: certificate revocation lists, each DER or PEM (a
+	// PEM entry may hold several "X509 CRL" blocks). When given, client
+	// certificates verified against CA are checked against them as Node
+	// checks them: every certificate of the chain, the root too, against
+	// its issuer's CRL. A revoked certificate is refused (Code
+	// CERT_REVOKED), and so are those whose issuer's CRL is past its
+	// nextUpdate (CRL_HAS_EXPIRED) or before its thisUpdate
+	// (CRL_NOT_YET_VALID), and those of a CA without a CRL among them
+	// (UNABLE_TO_GET_CRL): in the handshake with Config.ClientAuth
+	// tls.RequireAndVerifyClientCert (Node's rejectUnauthorized: true) or
+	// tls.VerifyClientCertIfGiven, else in Authorized. Each CRL is verified
+	// when set, against the certificate of CA that issued it (an
+	// intermediate CA's CRL needs that intermediate in CA): one that
+	// verifies against none is an error (errors.Is crlfetch.ErrNoIssuer,
+	// or crlfetch.ErrSignature for a bad signature), and so is one that is
+	// malformed or of a kind not supported (crlfetch.ErrMalformed,
+	// crlfetch.ErrUnsupported: delta and indirect CRLs). The bytes are
+	// not kept: a DER CRL is copied.
+	CRL [][]byte
 	// Config is the default context's tls.Config (cloned; its
 	// GetCertificate, GetConfigForClient and NameToCertificate are
 	// ignored). AddContext takes none: as in Node, a name's context
@@ -34,11 +59,13 @@ type SecureContext struct {
 // takes the current one when its handshake begins and keeps it: what
 // 'OCSPRequest' reports is what is served.
 type secureContext struct {
-	config *tls.Config // shared; per-connection clones only when needed
-	certs  []*certEntry
-	ca     []*x509.Certificate
-	wrap   func(tls.ConnectionState, *tls.SessionState) ([]byte, error) // the Config's own
-	unwrap func([]byte, tls.ConnectionState) (*tls.SessionState, error) // the Config's own
+	config   *tls.Config // shared; per-connection clones only when needed
+	certs    []*certEntry
+	ca       []*x509.Certificate
+	verifier *clientVerifier                                              // client certificates: ClientCAs and the CRLs
+	verify   func(tls.ConnectionState) error                              // the Config's own VerifyConnection
+	wrap     func(tls.ConnectionState, *tls.SessionState) ([]byte, error) // the Config's own
+	unwrap   func([]byte, tls.ConnectionState) (*tls.SessionState, error) // the Config's own
 }
 
 // certEntry is a certificate with its issuer's DER, looked up once.
@@ -49,8 +76,9 @@ type certEntry struct {
 
 // namedContext is an AddContext context.
 type namedContext struct {
-	re    *regexp.Regexp
-	certs []*certEntry
+	re       *regexp.Regexp
+	certs    []*certEntry
+	verifier *clientVerifier // its CA and CRLs; nil when it has no CA: the default context's apply
 }
 
 var errNoCertificate = errors.New("tlsserver: no certificate configured")
@@ -73,6 +101,10 @@ func (s *Server) newSecureContext(ctx SecureContext) (*secureContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	crls, err := loadCRLs(ctx.CRL, ctx.CA)
+	if err != nil {
+		return nil, err
+	}
 	sc := &secureContext{config: cfg, certs: entries, ca: append([]*x509.Certificate(nil), ctx.CA...)}
 	cfg.Certificates = nil
 	cfg.NameToCertificate = nil //nolint:staticcheck // cleared on purpose
@@ -86,13 +118,20 @@ func (s *Server) newSecureContext(ctx SecureContext) (*secureContext, error) {
 		return s.unwrapSession(nil, sc, cfg, identity, cs)
 	}
 	if cfg.ClientCAs == nil && len(sc.ca) > 0 {
-		pool := x509.NewCertPool()
-		for _, c := range sc.ca {
-			pool.AddCert(c)
-		}
-		cfg.ClientCAs = pool
+		cfg.ClientCAs = certPool(sc.ca)
 	}
+	sc.verifier = newClientVerifier(cfg.ClientCAs, crls, sc.ca)
+	sc.verify = cfg.VerifyConnection
+	cfg.VerifyConnection = sc.verifier.hook(cfg, sc.verify)
 	return sc, nil
+}
+
+func certPool(certs []*x509.Certificate) *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool
 }
 
 // certEntries copies certs (the caller's slice may change) and looks up
@@ -152,6 +191,13 @@ func issued(ca, leaf *x509.Certificate) bool {
 // The issuer given to 'OCSPRequest' is looked up in the served chain, else
 // in ctx.CA (a context made without one has none, as in Node). ctx.Config
 // must be nil: the default context's Config applies to every name.
+//
+// Client certificates of those names (Config.ClientAuth) are verified as
+// Node verifies them in an SNI context: against ctx.CA and ctx.CRL, when
+// ctx has a CA. A context without CA uses the default context's (Node
+// would verify against its bundled public roots, refusing the clients of
+// a private CA); its CRL needs a CA, so ctx.CRL without ctx.CA is an
+// error, as is a CRL that does not verify against ctx.CA.
 func (s *Server) AddContext(hostname string, ctx SecureContext) error {
 	if hostname == "" {
 		return errors.New("tlsserver: AddContext: empty hostname")
@@ -170,7 +216,17 @@ func (s *Server) AddContext(hostname string, ctx SecureContext) error {
 	if err != nil {
 		return err
 	}
+	if len(ctx.CRL) > 0 && len(ctx.CA) == 0 {
+		return fmt.Errorf("tlsserver: AddContext: a CRL needs the context's CA, which verifies it and its clients: %w", crl.ErrNoIssuer)
+	}
 	nc := &namedContext{re: re, certs: entries}
+	if len(ctx.CA) > 0 {
+		crls, err := loadCRLs(ctx.CRL, ctx.CA)
+		if err != nil {
+			return err
+		}
+		nc.verifier = newClientVerifier(certPool(ctx.CA), crls, ctx.CA)
+	}
 	s.ctxMu.Lock()
 	defer s.ctxMu.Unlock()
 	var next []*namedContext

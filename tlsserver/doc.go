@@ -110,6 +110,20 @@
 // between Listen and the first call to Listener; once it is closed, none
 // waits at all.
 //
+// # Client certificates and crl
+//
+// Node's requestCert and rejectUnauthorized are Config.ClientAuth:
+// tls.RequestClientCert for requestCert with rejectUnauthorized false,
+// tls.RequireAndVerifyClientCert for requestCert with rejectUnauthorized.
+// Node's ca is Options.CA, its crl Options.CRL (DER or PEM, verified
+// against CA when set): client certificates are checked against the CRLs
+// as Node checks them, per context (an AddContext context with its own CA
+// verifies its names' clients), and a client that fails is refused in
+// the handshake with Node's code (CERT_REVOKED, CRL_HAS_EXPIRED,
+// UNABLE_TO_GET_CRL, CRL_NOT_YET_VALID), where Node says only ECONNRESET.
+// [Authorized] is the socket's authorized and authorizationError
+// ([RequestAuthorized] in an HTTP handler).
+//
 // Errors carry Node's codes ([Code]): ECONNRESET for a client gone before
 // its handshake completed, ERR_SSL_HTTP_REQUEST for plain HTTP on the TLS
 // port, errno names for system call errors, ERR_TLS_HANDSHAKE_TIMEOUT,

@@ -211,9 +211,13 @@ func withDetail(sentinel *Error, detail string) *Error {
 // applies: a client gone (ECONNRESET, as Node reports it), a first record
 // that is not TLS (plain HTTP, an HTTPS proxy request, anything else), no
 // ALPN protocol in common, a client certificate missing, badly signed or
-// not verifying. t is the server's time, for the last.
-func classify(err error, t time.Time) error {
+// not verifying. t is the server's time, for the last, and v the
+// context that verified it (nil: none).
+func classify(err error, t time.Time, v *clientVerifier) error {
 	if code := verifyCode(err, t); code != "" {
+		if crlErr := v.crlAfterVerify(err, code, t); crlErr != nil {
+			return crlErr
+		}
 		return &Error{Code: code, Msg: "client certificate did not verify", Err: err}
 	}
 	for _, m := range tlsMessages {

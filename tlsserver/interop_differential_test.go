@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -62,19 +63,32 @@ type scenario struct {
 	// ALPN is the server's ALPNProtocols (tlsserver: Config.NextProtos).
 	ALPN []string `json:"alpn,omitempty"`
 	// RequestCert asks clients for a certificate from the client CA;
-	// RejectUnauthorized is Node's for it. tlsserver always requires and
-	// verifies (Config.ClientAuth RequireAndVerifyClientCert).
+	// RejectUnauthorized is Node's for it. tlsserver's Config.ClientAuth
+	// is RequireAndVerifyClientCert with RejectUnauthorized, else
+	// RequestClientCert, and its 'secureConnection' reports Authorized.
 	RequestCert        bool `json:"requestCert,omitempty"`
 	RejectUnauthorized bool `json:"rejectUnauthorized,omitempty"`
 	// FailingClientCerts makes the clients present, one per connection,
 	// the differentialPKI's failing client certificates.
 	FailingClientCerts bool `json:"-"`
+	// ClientCAs names the client roots given as ca (default "client"),
+	// CRLs the CRLs given as crl (Node's option; tlsserver's Options.CRL),
+	// both from the differentialPKI. SNIClient, when set, adds a context
+	// for "*.test" that verifies clients itself: "ca" (the client CA),
+	// "ca-crl" (and the "rev" CRL), "bare" (neither).
+	ClientCAs []string `json:"-"`
+	CRLs      []string `json:"-"`
+	SNIClient string   `json:"-"`
+	// Clients presents these differentialPKI client identities, one per
+	// connection ("" for none), with Each's other options.
+	Clients []string `json:"-"`
 
 	// Filled in by the harness for node-server.js.
 	Key      string       `json:"key"`
 	Cert     string       `json:"cert"`
 	CA       []string     `json:"ca,omitempty"`
 	ClientCA []string     `json:"clientCA,omitempty"`
+	CRL      []string     `json:"crl,omitempty"`
 	Contexts []nodeSNICtx `json:"contexts,omitempty"`
 
 	Client clientOpts `json:"-"`
@@ -90,10 +104,12 @@ type scenario struct {
 	Want func(t *testing.T, node trace) `json:"-"`
 }
 
-// sniContext is an addContext certificate with its own CA, if any.
+// sniContext is an addContext certificate with its own CA and CRLs, if
+// any.
 type sniContext struct {
 	cert tls.Certificate
 	ca   []*x509.Certificate
+	crl  [][]byte
 }
 
 type nodeSNICtx struct {
@@ -101,6 +117,7 @@ type nodeSNICtx struct {
 	Key  string   `json:"key"`
 	Cert string   `json:"cert"`
 	CA   []string `json:"ca,omitempty"`
+	CRL  []string `json:"crl,omitempty"`
 }
 
 type clientOpts struct {
@@ -128,9 +145,11 @@ type serverEvent struct {
 	Reused   bool   `json:"reused,omitempty"`
 	Label    string `json:"label,omitempty"` // a key-log line's
 	ALPN     string `json:"alpn,omitempty"`  // the protocol agreed
-	// AuthError is a 'secureConnection' socket's authorizationError (Node
-	// with requestCert and rejectUnauthorized false only).
-	AuthError string `json:"authError,omitempty"`
+	// AuthError and Authorized are a 'secureConnection' socket's
+	// authorizationError and authorized (with requestCert; tlsserver's
+	// Authorized).
+	AuthError  string `json:"authError,omitempty"`
+	Authorized bool   `json:"authorized,omitempty"`
 }
 
 // clientResult is what node-client.js saw on one connection.
@@ -165,6 +184,12 @@ type differentialPKI struct {
 	// failingClients are tls.connect options presenting a client
 	// certificate that does not verify, one for each clientCertCodes.
 	failingClients []map[string]any
+	// The revocation scenarios': more client CAs, client identities
+	// (tls.connect options) and CRLs (PEM files and DER), by name.
+	clientCAs map[string]*testpki.CA
+	clients   map[string]map[string]any
+	crlPaths  map[string]string
+	crlDER    map[string][]byte
 }
 
 func newDifferentialPKI(t *testing.T) *differentialPKI {
@@ -180,7 +205,58 @@ func newDifferentialPKI(t *testing.T) *differentialPKI {
 	p.names[shortHash(p.selfSigned.Certificate[0])] = "self-signed"
 	p.clientCA = testpki.NewCA(t, "Differential Client Root")
 	p.failingClients = failingClientCerts(t, p.clientCA)
+	p.revocationPKI(t)
 	return p
+}
+
+// revocationPKI makes what the CRL scenarios use: client roots "client"
+// and "client2", "inter" (an intermediate of "client"); clients "good"
+// and "revoked" of "client", "good2" of "client2", "inter-leaf" of
+// "inter" (sent alone), "revoked-server-eku" and "revoked-expired" of
+// "client"; CRLs "rev" ("client"'s, listing the three "revoked…"),
+// "expired", "future" (of "client", empty), "inter-empty", and
+// "rev-inter" ("client"'s, listing "inter").
+func (p *differentialPKI) revocationPKI(t *testing.T) {
+	client2 := testpki.NewCA(t, "Differential Client Root Two")
+	inter := p.clientCA.Intermediate(t, "Differential Client Intermediate")
+	p.clientCAs = map[string]*testpki.CA{"client": p.clientCA, "client2": client2, "inter": inter}
+	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	p.clients = map[string]map[string]any{}
+	leaves := map[string]*testpki.Leaf{}
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		ca   *testpki.CA
+		o    testpki.LeafOptions
+	}{
+		{"good", p.clientCA, testpki.LeafOptions{}}, {"revoked", p.clientCA, testpki.LeafOptions{}},
+		{"good2", client2, testpki.LeafOptions{}}, {"inter-leaf", inter, testpki.LeafOptions{}},
+		{"revoked-server-eku", p.clientCA, testpki.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}},
+		{"revoked-expired", p.clientCA, testpki.LeafOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}},
+	} {
+		c.o.CommonName = c.name
+		if c.o.ExtKeyUsage == nil {
+			c.o.ExtKeyUsage = eku
+		}
+		l := c.ca.Issue(t, c.o)
+		leaves[c.name] = l
+		p.clients[c.name] = map[string]any{"key": string(testpki.KeyPEM(l.Key)), "cert": string(testpki.CertPEM(l.DER))}
+	}
+	p.crlPaths, p.crlDER = map[string]string{}, map[string][]byte{}
+	revoked := []*big.Int{leaves["revoked"].Cert.SerialNumber, leaves["revoked-server-eku"].Cert.SerialNumber, leaves["revoked-expired"].Cert.SerialNumber}
+	for name, der := range map[string][]byte{
+		"rev":         p.clientCA.CRL(t, testpki.CRLOptions{Revoked: revoked}),
+		"expired":     p.clientCA.CRL(t, testpki.CRLOptions{ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(-time.Hour)}),
+		"future":      p.clientCA.CRL(t, testpki.CRLOptions{ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(2 * time.Hour)}),
+		"inter-empty": inter.CRL(t, testpki.CRLOptions{}),
+		"rev-inter":   p.clientCA.CRL(t, testpki.CRLOptions{Revoked: []*big.Int{inter.Cert.SerialNumber}}),
+	} {
+		path := filepath.Join(p.dir, "crl-"+name+".pem")
+		if err := os.WriteFile(path, testpki.CRLPEM(der), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.crlPaths[name], p.crlDER[name] = path, der
+	}
 }
 
 // clientCertCodes are the codes of failingClientCerts' certificates, in
@@ -316,10 +392,48 @@ func (p *differentialPKI) configure(t *testing.T, sc *scenario) (tlsserver.Optio
 		opts.Config = &tls.Config{NextProtos: sc.ALPN}
 	}
 	if sc.RequestCert {
-		clientCAPath, _ := p.clientCA.WritePEM(p.dir)
-		sc.ClientCA = []string{clientCAPath}
-		opts.Config.ClientAuth = tls.RequireAndVerifyClientCert
-		opts.Config.ClientCAs = p.clientCA.Pool()
+		names := sc.ClientCAs
+		if len(names) == 0 {
+			names = []string{"client"}
+		}
+		for _, n := range names {
+			path, _ := p.clientCAs[n].WritePEM(p.dir)
+			sc.ClientCA = append(sc.ClientCA, path)
+			opts.CA = append(opts.CA, p.clientCAs[n].Cert)
+		}
+		opts.Config.ClientAuth = tls.RequestClientCert
+		if sc.RejectUnauthorized {
+			opts.Config.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	for _, n := range sc.CRLs {
+		sc.CRL = append(sc.CRL, p.crlPaths[n])
+		opts.CRL = append(opts.CRL, p.crlDER[n])
+	}
+	if sc.SNIClient != "" {
+		sniCert, sniKey := p.sni.WritePEM(p.dir)
+		ctx := nodeSNICtx{Host: "*.test", Cert: sniCert, Key: sniKey}
+		c := sniContext{cert: p.sni.TLSCertificate(false)}
+		if sc.SNIClient != "bare" {
+			path, _ := p.clientCA.WritePEM(p.dir)
+			ctx.CA, c.ca = []string{path}, []*x509.Certificate{p.clientCA.Cert}
+		}
+		if sc.SNIClient == "ca-crl" {
+			ctx.CRL, c.crl = []string{p.crlPaths["rev"]}, [][]byte{p.crlDER["rev"]}
+		}
+		sc.Contexts = append(sc.Contexts, ctx)
+		contexts["*.test"] = c
+	}
+	for i, name := range sc.Clients {
+		for len(sc.Client.Each) <= i {
+			sc.Client.Each = append(sc.Client.Each, map[string]any{})
+		}
+		each := maps.Clone(sc.Client.Each[i])
+		maps.Copy(each, p.clients[name])
+		sc.Client.Each[i] = each
+	}
+	if len(sc.Clients) > 0 {
+		sc.Client.Connections = len(sc.Clients)
 	}
 	return opts, contexts
 }
@@ -445,7 +559,7 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 		t.Fatal(err)
 	}
 	for host, c := range contexts {
-		if err := srv.AddContext(host, tlsserver.SecureContext{Certificates: []tls.Certificate{c.cert}, CA: c.ca}); err != nil {
+		if err := srv.AddContext(host, tlsserver.SecureContext{Certificates: []tls.Certificate{c.cert}, CA: c.ca, CRL: c.crl}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -558,7 +672,12 @@ func runGoServer(t *testing.T, node string, p *differentialPKI, sc scenario, opt
 	}
 	srv.OnSecureConnection(func(c *tls.Conn) {
 		st := c.ConnectionState()
-		record(serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version), Reused: st.DidResume, ALPN: st.NegotiatedProtocol})
+		ev := serverEvent{Ev: "secureConnection", Protocol: nodeProtocol(st.Version), Reused: st.DidResume, ALPN: st.NegotiatedProtocol}
+		if sc.RequestCert {
+			ok, err := tlsserver.Authorized(c)
+			ev.Authorized, ev.AuthError = ok, tlsserver.Code(err)
+		}
+		record(ev)
 		mu.Lock()
 		cb := pendingAfter
 		pendingAfter = nil
@@ -745,22 +864,83 @@ func differentialScenarios() []scenario {
 			}},
 		{Name: "client-cert-authorization-error", Setup: "chain", OCSP: "bytes", RequestCert: true,
 			FailingClientCerts: true, Client: v13,
+			// With rejectUnauthorized false Node serves each client and
+			// says why it is not authorized; so does tlsserver with
+			// RequestClientCert, through Authorized.
+			Want: wantAuthErrors(clientCertCodes...)},
+
+		// Issue 18: Node's crl. With rejectUnauthorized false every client
+		// is served, and authorized or not with Node's code.
+		{Name: "crl-authorization", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "client2"},
+			CRLs: []string{"rev"}, Clients: []string{"good", "revoked", "good2", ""}, Client: v13,
+			Want: wantAuthErrors("", "CERT_REVOKED", "UNABLE_TO_GET_CRL", "UNABLE_TO_GET_ISSUER_CERT")},
+		{Name: "crl-authorization-tls12", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "client2"},
+			CRLs: []string{"rev"}, Clients: []string{"good", "revoked", "good2"}, Client: v12,
+			Want: wantAuthErrors("", "CERT_REVOKED", "UNABLE_TO_GET_CRL")},
+		{Name: "crl-expired", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"expired"},
+			Clients: []string{"good", "revoked"}, Client: v13, Want: wantAuthErrors("CRL_HAS_EXPIRED", "CRL_HAS_EXPIRED")},
+		{Name: "crl-not-yet-valid", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"future"},
+			Clients: []string{"good"}, Client: v13, Want: wantAuthErrors("CRL_NOT_YET_VALID")},
+		{Name: "crl-option-absent", Setup: "chain", OCSP: "bytes", RequestCert: true,
+			Clients: []string{"revoked"}, Client: v13, Want: wantAuthErrors("")},
+		{Name: "crl-intermediate-revoked", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "inter"},
+			CRLs: []string{"rev-inter", "inter-empty"}, Clients: []string{"inter-leaf"}, Client: v13, Want: wantAuthErrors("CERT_REVOKED")},
+		{Name: "crl-intermediate-good", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "inter"},
+			CRLs: []string{"rev", "inter-empty"}, Clients: []string{"inter-leaf", "revoked"}, Client: v13, Want: wantAuthErrors("", "CERT_REVOKED")},
+		{Name: "crl-intermediate-crl-missing", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "inter"},
+			CRLs: []string{"rev"}, Clients: []string{"inter-leaf"}, Client: v13, Want: wantAuthErrors("UNABLE_TO_GET_CRL")},
+		// A certificate that does not verify is checked against the CRLs
+		// too, on the chain Node builds: Node reports the last failure it
+		// meets, and revocation comes after the chain and its purpose,
+		// before the times.
+		{Name: "crl-failing-clients", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"rev"},
+			FailingClientCerts: true, Client: v13, Want: wantAuthErrors("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_CRL",
+				"UNABLE_TO_GET_CRL", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "INVALID_PURPOSE", "UNABLE_TO_GET_CRL")},
+		{Name: "crl-failing-clients-rejected", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			CRLs: []string{"rev"}, FailingClientCerts: true, Client: v13,
+			Deviation: refusedKeepingReason("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_CRL",
+				"UNABLE_TO_GET_CRL", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "INVALID_PURPOSE", "UNABLE_TO_GET_CRL")},
+		{Name: "crl-revoked-and-failing", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"rev"},
+			Clients: []string{"revoked-server-eku", "revoked-expired"}, Client: v13,
+			Want: wantAuthErrors("CERT_REVOKED", "CERT_HAS_EXPIRED")},
+		// An SNI context verifies its clients with its own ca and crl.
+		{Name: "crl-sni-context-ca-without-crl", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"rev"},
+			SNIClient: "ca", Clients: []string{"revoked", "revoked"}, Client: clientOpts{RequestOCSP: true,
+				Each: []map[string]any{{"servername": "sni.test"}, {}}},
+			Want: wantAuthErrors("", "CERT_REVOKED")},
+		{Name: "crl-sni-context-crl", Setup: "chain", OCSP: "bytes", RequestCert: true, SNIClient: "ca-crl",
+			Clients: []string{"revoked", "revoked", "good"}, Client: clientOpts{RequestOCSP: true,
+				Each: []map[string]any{{"servername": "sni.test"}, {}, {"servername": "sni.test"}}},
+			Want: wantAuthErrors("CERT_REVOKED", "", "")},
+		{Name: "crl-sni-context-without-ca", Setup: "chain", OCSP: "bytes", RequestCert: true, CRLs: []string{"rev"},
+			SNIClient: "bare", Clients: []string{"revoked", "good"}, Client: clientOpts{RequestOCSP: true,
+				Each: []map[string]any{{"servername": "sni.test"}, {"servername": "sni.test"}}},
 			Deviation: func(t *testing.T, node, goTrace *trace) {
-				// With rejectUnauthorized false Node serves each client and
-				// says why it is not authorized: the code tlsemit refuses it
-				// with.
-				var auth []string
-				for i, ev := range node.Server {
-					if ev.Ev == "secureConnection" {
-						auth = append(auth, ev.AuthError)
-						node.Server[i] = serverEvent{Ev: "tlsClientError", Code: ev.AuthError}
-					}
+				// Node verifies the clients of a context without ca
+				// against its bundled public roots: every private client
+				// fails. tlsemit uses the default context's CA and CRL.
+				if got := authErrors(node); !slices.Equal(got, []string{"UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"}) {
+					t.Errorf("Node's authorizationError %q, want UNABLE_TO_VERIFY_LEAF_SIGNATURE twice", got)
 				}
-				if !slices.Equal(auth, clientCertCodes) || !slices.Equal(errorCodes(goTrace), auth) {
-					t.Errorf("Node's authorizationError %v, tlsemit's codes %v, want both %v", auth, errorCodes(goTrace), clientCertCodes)
+				if got := authErrors(goTrace); !slices.Equal(got, []string{"CERT_REVOKED", ""}) {
+					t.Errorf("tlsemit's %q, want CERT_REVOKED, then authorized", got)
 				}
-				node.Client = goTrace.Client
+				*node = *goTrace
 			}},
+		// With rejectUnauthorized true Node destroys the socket after the
+		// handshake and 'tlsClientError' says only ECONNRESET; tlsemit
+		// refuses in the handshake and keeps the reason.
+		{Name: "crl-rejected", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			ClientCAs: []string{"client", "client2"}, CRLs: []string{"rev"},
+			Clients: []string{"revoked", "revoked", "good2", "good"}, Client: clientOpts{RequestOCSP: true,
+				Each: []map[string]any{{}, {"maxVersion": "TLSv1.2"}, {}, {}}},
+			Deviation: refusedKeepingReason("CERT_REVOKED", "CERT_REVOKED", "UNABLE_TO_GET_CRL")},
+		{Name: "crl-rejected-expired", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			CRLs: []string{"expired"}, Clients: []string{"good"}, Client: v13,
+			Deviation: refusedKeepingReason("CRL_HAS_EXPIRED")},
+		{Name: "crl-rejected-not-yet-valid", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			CRLs: []string{"future"}, Clients: []string{"good"}, Client: v13,
+			Deviation: refusedKeepingReason("CRL_NOT_YET_VALID")},
 
 		// What porting from Node trips on (docs/porting-from-node.md):
 		// each scenario asserts how tlsemit differs, then aligns.
@@ -854,6 +1034,57 @@ func alpnRefusedBeforeOCSP(t *testing.T, node, goTrace *trace) {
 		t.Errorf("'OCSPRequest': want one from Node (TLS 1.2), none from tlsemit: node %+v, tlsemit %+v", node.Server, goTrace.Server)
 	}
 	node.Server = without(node.Server, func(ev serverEvent) bool { return ev.Ev == "OCSPRequest" })
+}
+
+// authErrors returns the authorizationError of each 'secureConnection' of
+// a trace, "" for an authorized client.
+func authErrors(tr *trace) []string {
+	var codes []string
+	for _, ev := range tr.Server {
+		if ev.Ev == "secureConnection" {
+			if ev.Authorized != (ev.AuthError == "") {
+				codes = append(codes, fmt.Sprintf("authorized %v with %q", ev.Authorized, ev.AuthError))
+				continue
+			}
+			codes = append(codes, ev.AuthError)
+		}
+	}
+	return codes
+}
+
+// wantAuthErrors checks that Node served every client and gave these
+// authorizationErrors ("": authorized), so that a scenario tests something.
+func wantAuthErrors(codes ...string) func(t *testing.T, node trace) {
+	return func(t *testing.T, node trace) {
+		if got := authErrors(&node); !slices.Equal(got, codes) {
+			t.Errorf("Node's authorizationErrors %q, want %q", got, codes)
+		}
+	}
+}
+
+// refusedKeepingReason is the deliberate difference of a client refused
+// with rejectUnauthorized: Node lets the handshake complete, destroys the
+// socket, and its 'tlsClientError' says only ECONNRESET; tlsemit refuses
+// in the handshake (with an alert) and 'tlsClientError' carries the
+// reason, codes, in order. Clients Node served are served by both.
+func refusedKeepingReason(codes ...string) func(t *testing.T, node, goTrace *trace) {
+	return func(t *testing.T, node, goTrace *trace) {
+		if got := errorCodes(node); !slices.Equal(got, slices.Repeat([]string{"ECONNRESET"}, len(codes))) {
+			t.Errorf("Node's 'tlsClientError' codes %q, want ECONNRESET %d times", got, len(codes))
+		}
+		if got := errorCodes(goTrace); !slices.Equal(got, codes) {
+			t.Errorf("tlsemit's 'tlsClientError' codes %q, want %q", got, codes)
+		}
+		if n, g := countEvents(node, "secureConnection"), countEvents(goTrace, "secureConnection"); n != g {
+			t.Errorf("served: Node %d, tlsemit %d", n, g)
+		}
+		for i, c := range goTrace.Client {
+			if !c.OK && (c.Err == nil || !strings.Contains(*c.Err, "_ALERT_")) {
+				t.Errorf("tlsemit's client %d: want an alert, got %+v", i, c)
+			}
+		}
+		*node = *goTrace
+	}
 }
 
 // errorCodes returns the codes of a trace's 'tlsClientError' events.

@@ -39,6 +39,14 @@ type serverConn struct {
 
 	hs handshakeState // owned by the handshake goroutine
 
+	// Client certificates: the context that verifies them (set in
+	// getConfigForClient), and, for the modes that refuse nothing, the
+	// handshake's time and Authorized's verdict, made at its first call.
+	verifier *clientVerifier
+	authAt   time.Time
+	authOnce sync.Once
+	authErr  error
+
 	rd    atomic.Pointer[watcher] // while set, reads go through the watcher
 	fresh atomic.Bool             // established, and nobody has used it yet
 	calls atomic.Int32            // listener calls running for it (see Shutdown)
@@ -215,7 +223,7 @@ func (c *serverConn) serve() {
 		c.mu.Unlock()
 	} else {
 		if c.err == nil {
-			c.err = classify(err, now(c.sc.config))
+			c.err = classify(err, now(c.sc.config), c.verifier)
 		}
 		err = c.err
 		c.phase = closed
@@ -226,6 +234,9 @@ func (c *serverConn) serve() {
 		return
 	}
 	cs := c.tls.ConnectionState()
+	if a := c.sc.config.ClientAuth; (a == tls.RequestClientCert || a == tls.RequireAnyClientCert) && len(cs.PeerCertificates) > 0 {
+		c.authAt = now(c.sc.config) // Authorized verifies as of now, as Node does at the handshake
+	}
 	c.handshakeEnded(&cs)
 	c.checkPrediction(cs.DidResume)
 	c.hs = handshakeState{} // what only the handshake needed

@@ -43,6 +43,10 @@ type Options struct {
 	// when the served chain lacks it, and, unless Config.ClientCAs is set,
 	// the roots for client certificates.
 	CA []*x509.Certificate
+	// CRL is Node's crl: CRLs (DER or PEM) that client certificates are
+	// checked against (see SecureContext.CRL). New returns an error for a
+	// CRL that does not verify against CA.
+	CRL [][]byte
 	// Config is an optional base (cipher suites, NextProtos for ALPN,
 	// ClientAuth, versions…). It is cloned. Its GetCertificate,
 	// GetConfigForClient and NameToCertificate are ignored: certificates
@@ -218,7 +222,7 @@ func New(opts Options) (*Server, error) {
 }
 
 func (o Options) secureContext() SecureContext {
-	return SecureContext{Certificates: o.Certificates, CA: o.CA, Config: o.Config}
+	return SecureContext{Certificates: o.Certificates, CA: o.CA, CRL: o.CRL, Config: o.Config}
 }
 
 // Listen binds network/address, emits 'listening' and serves in the

@@ -15,7 +15,7 @@ import (
 // Node's TLS peers for the revocation tests: a client with a client
 // certificate (tls.connect), and the reference server with `crl`
 // (tls.createServer({ca, crl, requestCert: true, rejectUnauthorized:
-// false})), which reports each client's authorizationError.
+// false}) by default), which reports each client's authorizationError.
 
 const clientJS = `'use strict';
 const tls = require('tls'), fs = require('fs');
@@ -66,8 +66,8 @@ const crlServerJS = `'use strict';
 const tls = require('tls'), fs = require('fs');
 const o = JSON.parse(process.argv[2]);
 const srv = tls.createServer({key: fs.readFileSync(o.key), cert: fs.readFileSync(o.cert),
-  ca: o.ca.map((f) => fs.readFileSync(f)), crl: o.crl.map((f) => fs.readFileSync(f)),
-  requestCert: true, rejectUnauthorized: false});
+  ca: (o.ca || []).map((f) => fs.readFileSync(f)), crl: (o.crl || []).map((f) => fs.readFileSync(f)),
+  requestCert: !o.noRequestCert, rejectUnauthorized: !!o.rejectUnauthorized});
 srv.on('secureConnection', (s) => {
   process.stdout.write(JSON.stringify({authorized: s.authorized, code: s.authorizationError || ''}) + '\n');
   s.end('hello\n');
@@ -83,6 +83,9 @@ type CRLServerOptions struct {
 	Cert, Key string   // the server's chain and key
 	CA        []string // Node's ca
 	CRL       []string // Node's crl
+	// NoRequestCert is requestCert: false; RejectUnauthorized is Node's
+	// (a refused client is reported as its 'tlsClientError').
+	NoRequestCert, RejectUnauthorized bool
 }
 
 // CRLServer is Node's tls.Server with `crl`, for differential tests: it
@@ -105,7 +108,8 @@ func StartCRLServer(t testing.TB, o CRLServerOptions) *CRLServer {
 	t.Helper()
 	node := Require(t)
 	script := writeScript(t, "crlserver.js", crlServerJS)
-	args, _ := json.Marshal(map[string]any{"cert": o.Cert, "key": o.Key, "ca": o.CA, "crl": o.CRL})
+	args, _ := json.Marshal(map[string]any{"cert": o.Cert, "key": o.Key, "ca": o.CA, "crl": o.CRL,
+		"noRequestCert": o.NoRequestCert, "rejectUnauthorized": o.RejectUnauthorized})
 	cmd := exec.Command(node, script, string(args))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -27,10 +27,12 @@ if (sc.requestCert) {
   opts.rejectUnauthorized = !!sc.rejectUnauthorized;
   opts.ca = (opts.ca || []).concat(sc.clientCA.map(read));
 }
+if (sc.crl) opts.crl = sc.crl.map(read);
 const server = tls.createServer(opts);
 for (const c of sc.contexts || []) {
   const o = { key: read(c.key), cert: read(c.cert) };
   if (c.ca) o.ca = c.ca.map(read);
+  if (c.crl) o.crl = c.crl.map(read);
   server.addContext(c.host, o);
 }
 
@@ -88,6 +90,7 @@ server.on('secureConnection', (sock) => {
   out({
     ev: 'secureConnection', protocol: sock.getProtocol(), reused: sock.isSessionReused(),
     alpn: sock.alpnProtocol || undefined, authError: (sc.requestCert && sock.authorizationError) || undefined,
+    authorized: (sc.requestCert && sock.authorized) || undefined,
   });
   sock.on('error', (err) => out({ ev: 'socketError', code: summary(err) }));
   if (pendingAfter) {

@@ -279,6 +279,8 @@ var rows = []row{
 	{"tlsserver", "server goroutine CPU/handshake (net.Pipe) vs crypto/tls", "BenchmarkHandshakeOCSP tlsserver-server-ns/hs", "BenchmarkHandshakeOCSP plain-server-ns/hs", 1.03, false, -1},
 	{"tlsserver", "server goroutine CPU/handshake (net.Pipe), OTel SDK installed, vs crypto/tls", "BenchmarkHandshakeOCSPMetrics tlsserver-server-ns/hs", "BenchmarkHandshakeOCSPMetrics plain-server-ns/hs", 0, false, -1},
 	{"tlsserver", "heap per connection beyond crypto/tls (B)", "BenchmarkMemoryPerConnection extra-B/conn", "", 2048, false, -1},
+	{"tlsserver", "server goroutine CPU/mTLS handshake, Options.CRL of 1,000,000 entries vs none (net.Pipe)", "BenchmarkHandshakeStaticCRL crl-server-ns/hs", "BenchmarkHandshakeStaticCRL plain-server-ns/hs", 1.03, false, -1},
+	{"tlsserver", "Options.CRL check of client and CA in VerifyConnection, 1,000,000 entries (ns)", "BenchmarkCRLVerifyConnection", "", 0, false, 0},
 	{"ocspfetch", "cache-hit OCSPRequest (ns)", "BenchmarkOCSPRequestHit", "", 200, false, 0},
 	{"ocspfetch", "first requests, ns/cert: 16,000 vs 1,000 certificates", "BenchmarkFirstRequests/certs=16000 ns/cert", "BenchmarkFirstRequests/certs=1000 ns/cert", 2, false, -1},
 	{"crl", "load+verify a 1,000,000-entry CRL (34 MB DER) vs Node createSecureContext({ca, crl})", "BenchmarkCRLLoad/der", "BenchmarkNodeCreateSecureContextCRL", 0.3, false, -1},
