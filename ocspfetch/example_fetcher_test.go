@@ -10,8 +10,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,6 +63,55 @@ func ExampleFetcher_OCSPRequest() {
 	// prefetched: true
 	// stapled: true
 	// answered from memory: true
+}
+
+// A net/http server on plain crypto/tls staples through the Fetcher by
+// wrapping its tls.Config's GetCertificate, the form certmagic and autocert
+// users know (there, f.GetCertificate(magic.GetCertificate)); here the
+// wrapped function returns one certificate. The staple goes on a copy made
+// for each connection: the certificate itself is never written to.
+func ExampleFetcher_GetCertificate() {
+	ca, cert, stop := startCA()
+	defer stop()
+
+	f, err := ocspfetch.New(ocspfetch.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }),
+		TLSConfig: &tls.Config{GetCertificate: f.GetCertificate(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return &cert, nil
+		})},
+	}
+	go srv.ServeTLS(ln, "", "")
+	defer srv.Close()
+
+	// A client that checks the staple, as curl --cert-status does.
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "www.example.com"}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	staple, err := ocsp.ParseResponseForCert(resp.TLS.OCSPResponse, cert.Leaf, ca)
+	fmt.Println("stapled:", err == nil && staple.Status == ocsp.Good)
+	fmt.Println(string(body))
+	fmt.Println("certificate untouched:", cert.OCSPStaple == nil)
+	// Output:
+	// stapled: true
+	// hello
+	// certificate untouched: true
 }
 
 // startCA makes a certificate authority and starts its OCSP responder. It
