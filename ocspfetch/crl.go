@@ -126,9 +126,10 @@ func (f *Fetcher) updateCRL(ctx context.Context, e *entry, refresh bool) {
 	case f.closed.Load():
 		return // closing: not an answer, nor a failure
 	case err == nil:
-		f.crlAnswer(e, cf, issuer, ocsp.Good, nil)
+		f.crlAnswer(e, heldCRL(cf, e.cert, issuer), ocsp.Good, nil)
 	case errors.Is(err, crlfetch.ErrRevoked):
-		f.crlAnswer(e, cf, issuer, ocsp.Revoked, newErr(ErrRevoked, "listed in its CRL", err))
+		a := heldCRL(cf, e.cert, issuer)
+		f.crlAnswer(e, a, ocsp.Revoked, newErr(ErrRevoked, "listed in its CRL "+a.URL, err))
 	case errors.Is(err, crlfetch.ErrFirstWait), ctx.Err() != nil:
 		// The first fetch of the CRL is still under way (crlfetch bounds
 		// it): look again soon, without reporting anything.
@@ -142,9 +143,8 @@ func (f *Fetcher) updateCRL(ctx context.Context, e *entry, refresh bool) {
 // answer, or comes from a newer CRL (EventFetched, EventRefreshed, and
 // EventRevoked for a revoked certificate, as for OCSP answers); the next
 // check comes MinRefreshInterval later.
-func (f *Fetcher) crlAnswer(e *entry, cf *crlfetch.Fetcher, issuer *x509.Certificate, status int, err error) {
+func (f *Fetcher) crlAnswer(e *entry, a CRLAnswer, status int, err error) {
 	now := f.now()
-	a := heldCRL(cf, e.cert, issuer)
 	a.Status, a.CheckedAt = status, now
 	e.mu.Lock()
 	prev, first := e.crlAns, !e.crlSeen
