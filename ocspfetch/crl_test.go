@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -436,5 +437,45 @@ func within[T any](t *testing.T, ch <-chan T) T {
 		t.Fatal("the awaited event never came")
 		var zero T
 		return zero
+	}
+}
+
+// callStore is a LockingStore (a fleet's, say) that counts the calls made
+// to it.
+type callStore struct {
+	LockingStore
+	calls atomic.Int64
+}
+
+func (s *callStore) Load(ctx context.Context, key string) ([]byte, error) {
+	s.calls.Add(1)
+	return s.LockingStore.Load(ctx, key)
+}
+
+func (s *callStore) Store(ctx context.Context, key string, der []byte, exp time.Time) error {
+	s.calls.Add(1)
+	return s.LockingStore.Store(ctx, key, der, exp)
+}
+
+func (s *callStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	s.calls.Add(1)
+	return s.LockingStore.Lock(ctx, key, ttl)
+}
+
+// TestCRLNotInStore: a certificate whose revocation comes from its CRL
+// costs the Fetcher's Store (a fleet's LockingStore) nothing: CRLs are not
+// shared through it; each Fetcher's crlfetch.Fetcher fetches them.
+func TestCRLNotInStore(t *testing.T) {
+	p := newCRLPKI(t)
+	leaf := p.leaf(t, "fleet.example")
+	p.publish(time.Time{}, time.Time{})
+	store := &callStore{LockingStore: NewMemoryStore()}
+	f, _ := newFetcher(t, Options{Store: store})
+	if _, err := f.Staple(t.Context(), leaf.DER, p.ca.DER); !errors.Is(err, ErrNoResponder) {
+		t.Fatal(err)
+	}
+	refreshNow(t, f, time.Now().Add(time.Hour))
+	if n := store.calls.Load(); n != 0 {
+		t.Fatalf("%d Store calls for a certificate read from its CRL", n)
 	}
 }
