@@ -385,9 +385,10 @@ func TestCRLLogging(t *testing.T) {
 	}
 }
 
-// TestCRLMetrics: the Fetcher's own crlfetch.Fetcher reports to the
-// Fetcher's MeterProvider (the CRL fetched, its entries), and a failed
-// reading is a fetch failure of reason crl_unavailable.
+// TestCRLMetrics: the Fetcher's own crlfetch.Fetcher, made only when a
+// certificate needs a CRL, reports to the Fetcher's MeterProvider (the CRL
+// fetched, its entries), and a failed reading is a fetch failure of reason
+// crl_unavailable.
 func TestCRLMetrics(t *testing.T) {
 	p := newCRLPKI(t)
 	leaf := p.leaf(t, "revoked.example")
@@ -399,6 +400,9 @@ func TestCRLMetrics(t *testing.T) {
 		CRLDistributionPoints: []string{p.host.URL + "/missing.crl"}})
 	r := metrictest.New(t)
 	f, _ := newFetcher(t, Options{MeterProvider: r.Provider})
+	if s := r.Collect(t); s.Has("tlsemit.crl.fetches") || s.Has("tlsemit.crl.checks") {
+		t.Fatalf("CRL metrics before any certificate needed a CRL: %v", s.Names())
+	}
 	if _, err := f.Staple(t.Context(), leaf.DER, p.ca.DER); !errors.Is(err, ErrRevoked) {
 		t.Fatal(err)
 	}

@@ -251,3 +251,32 @@ func TestGetCertificateFailClosed(t *testing.T) {
 		t.Fatalf("server handshake: %v", err)
 	}
 }
+
+// TestGetCertificateCRLOnly: through the wrapper, a certificate without a
+// responder is served unstapled at once, and its revocation is learned
+// from its CRL as through OCSPRequest.
+func TestGetCertificateCRLOnly(t *testing.T) {
+	p := newCRLPKI(t)
+	leaf := p.ca.Issue(t, testpki.LeafOptions{CRLDistributionPoints: []string{p.url()}})
+	p.ossl.Revoke(leaf)
+	p.publish(time.Time{}, time.Time{})
+	f, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	shared := leaf.TLSCertificate(true)
+	port := httpsServer(t, f, &shared)
+	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{ServerName: "localhost", RootCAs: p.ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if c.ConnectionState().OCSPResponse != nil {
+		t.Fatal("stapled")
+	}
+	testenv.WaitFor(t, func() bool {
+		cs := certStatus(t, f, leaf)
+		return cs.CRL != nil && cs.CRL.Status == ocsp.Revoked && errors.Is(cs.LastError, ErrRevoked)
+	})
+}
