@@ -112,24 +112,23 @@ func (f *Fetcher) updateCRL(ctx context.Context, e *entry, refresh bool) {
 		}
 	}
 	issuer, err := f.issuerOf(ctx, e)
-	if err != nil {
-		f.crlFailed(e, err)
-		return
+	var cf *crlfetch.Fetcher
+	if err == nil {
+		cf, err = f.crlFetcher()
 	}
-	cf, err := f.crlFetcher()
-	if err != nil {
-		f.crlFailed(e, err)
-		return
+	if err == nil {
+		err = cf.Check(ctx, [][]*x509.Certificate{{e.cert, issuer}})
 	}
-	err = cf.Check(ctx, [][]*x509.Certificate{{e.cert, issuer}})
 	switch {
 	case f.closed.Load():
 		return // closing: not an answer, nor a failure
+	case cf == nil:
+		f.crlFailed(e, err) // no issuer (ErrNoIssuer), or no crlfetch.Fetcher
 	case err == nil:
 		f.crlAnswer(e, heldCRL(cf, e.cert, issuer), ocsp.Good, nil)
 	case errors.Is(err, crlfetch.ErrRevoked):
 		a := heldCRL(cf, e.cert, issuer)
-		f.crlAnswer(e, a, ocsp.Revoked, newErr(ErrRevoked, "listed in its CRL "+a.URL, err))
+		f.crlAnswer(e, a, ocsp.Revoked, newErr(ErrRevoked, strings.TrimSpace("listed in its CRL "+a.URL), err))
 	case errors.Is(err, crlfetch.ErrFirstWait), ctx.Err() != nil:
 		// The first fetch of the CRL is still under way (crlfetch bounds
 		// it): look again soon, without reporting anything.

@@ -293,19 +293,25 @@ func TestCRLGivenFetcher(t *testing.T) {
 }
 
 // TestCRLPrefetch: Prefetch reads the CRL of a certificate without a
-// responder before the first handshake, and says what it says.
+// responder before the first handshake, and says what it says; without
+// the certificate's issuer (given, or at a caIssuers URL) the CRL cannot
+// be verified, and Prefetch says ErrNoIssuer.
 func TestCRLPrefetch(t *testing.T) {
 	p := newCRLPKI(t)
 	good, bad := p.leaf(t, "good.example"), p.leaf(t, "revoked.example")
 	p.ossl.Revoke(bad)
 	p.publish(time.Time{}, time.Time{})
 	f, _ := newFetcher(t, Options{})
-	res := f.Prefetch(t.Context(), good.TLSCertificate(true), bad.TLSCertificate(true))
+	alone := p.leaf(t, "alone.example").TLSCertificate(false) // no issuer, and no caIssuers URL
+	res := f.Prefetch(t.Context(), good.TLSCertificate(true), bad.TLSCertificate(true), alone)
 	if res[0].Staple != nil || !errors.Is(res[0].Err, ErrNoResponder) || errors.Is(res[0].Err, ErrRevoked) {
 		t.Errorf("good: %+v", res[0])
 	}
 	if res[1].Staple != nil || !errors.Is(res[1].Err, ErrRevoked) {
 		t.Errorf("revoked: %+v", res[1])
+	}
+	if res[2].Staple != nil || !errors.Is(res[2].Err, ErrNoIssuer) {
+		t.Errorf("without its issuer: %+v", res[2])
 	}
 	if cs := certStatus(t, f, bad); cs.CRL == nil || cs.CRL.Status != ocsp.Revoked {
 		t.Errorf("status after Prefetch: %+v", cs)
