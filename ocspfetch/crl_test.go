@@ -489,3 +489,34 @@ func TestCRLNotInStore(t *testing.T) {
 		t.Fatalf("%d Store calls for a certificate read from its CRL", n)
 	}
 }
+
+// TestCRLExpired: once the CRL held is past its nextUpdate (no newer one
+// got), the certificate's revocation is unknown again: the reading fails
+// with ErrCRLUnavailable wrapping crlfetch.ErrExpired, and the CRL's
+// answer is no longer shown.
+func TestCRLExpired(t *testing.T) {
+	p := newCRLPKI(t)
+	leaf := p.leaf(t, "expiring.example")
+	p.publish(time.Time{}, time.Time{}) // valid a day
+	clk := newClock()
+	cf, err := crlfetch.New(crlfetch.Options{LeafOnly: true, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	f, rec := newFetcher(t, Options{CRL: cf, Now: clk.Now})
+	if _, err := f.Staple(t.Context(), leaf.DER, p.ca.DER); !errors.Is(err, ErrNoResponder) {
+		t.Fatal(err)
+	}
+	clk.Advance(25 * time.Hour)
+	if n := refreshNow(t, f, clk.Now()); n != 1 {
+		t.Fatalf("%d readings", n)
+	}
+	cs := certStatus(t, f, leaf)
+	if cs.CRL != nil || !errors.Is(cs.LastError, ErrCRLUnavailable) || !errors.Is(cs.LastError, crlfetch.ErrExpired) {
+		t.Fatalf("past the CRL's nextUpdate: %+v", cs)
+	}
+	if ev, ok := rec.find(EventFailed); !ok || !errors.Is(ev.Err, crlfetch.ErrExpired) {
+		t.Fatalf("event %+v", ev)
+	}
+}
