@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,36 +45,44 @@ func ExampleFetcher_VerifyConnection() {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello, %s", r.TLS.PeerCertificates[0].Subject.CommonName)
-	}))
-	srv.TLS = &tls.Config{
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  pool,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := f.VerifyConnection(cs)
-			var coded interface{ Code() string }
-			if errors.As(err, &coded) {
-				fmt.Println("refused:", coded.Code()) // Node's authorizationError
-			}
-			return err
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello, %s", r.TLS.PeerCertificates[0].Subject.CommonName)
+		}),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{publish.serverCertificate("localhost")},
+			ClientAuth:   tls.RequireAndVerifyClientCert, // Node's requestCert and rejectUnauthorized
+			ClientCAs:    pool,                           // Node's ca
+			// f.VerifyConnection alone does the work; this one also
+			// prints the Node code of a refusal.
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				err := f.VerifyConnection(cs)
+				var coded interface{ Code() string }
+				if errors.As(err, &coded) {
+					fmt.Println("refused:", coded.Code()) // Node's authorizationError
+				}
+				return err
+			},
 		},
+		ErrorLog: log.New(io.Discard, "", 0), // handshake errors are printed above
 	}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake errors are printed above
-	srv.StartTLS()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.ServeTLS(ln, "", "")
 	defer srv.Close()
 
 	for _, cert := range []tls.Certificate{good, revoked} {
-		tr := srv.Client().Transport.(*http.Transport).Clone() // trusts the server; a connection of its own
-		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
-		defer tr.CloseIdleConnections()
-		resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{cert}}}
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
 		if err != nil {
 			fmt.Println(cert.Leaf.Subject.CommonName, "could not connect")
 			continue
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		tr.CloseIdleConnections()
 		fmt.Println(string(body))
 	}
 	// Output:
@@ -136,8 +145,8 @@ type ca struct {
 }
 
 // startCA makes a CA and starts its CRL host. issue makes client
-// certificates whose CRL distribution point is that host; issueBare, without
-// one.
+// certificates whose CRL distribution point is that host; c.issue(name,
+// false), without one.
 func startCA() (*x509.Certificate, func(name string) tls.Certificate, *ca) {
 	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	tmpl := &x509.Certificate{
@@ -171,6 +180,22 @@ func (c *ca) issue(name string, withCDP bool) tls.Certificate {
 		der := must(x509.CreateCertificate(rand.Reader, t, c.cert, k.Public(), c.key))
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k, Leaf: must(x509.ParseCertificate(der))}
 	}
+}
+
+// serverCertificate makes a server certificate for name.
+func (c *ca) serverCertificate(name string) tls.Certificate {
+	c.mu.Lock()
+	c.serial++
+	serial := c.serial
+	c.mu.Unlock()
+	k := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	t := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der := must(x509.CreateCertificate(rand.Reader, t, c.cert, k.Public(), c.key))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
 
 // revoke adds cert to the CRL.

@@ -144,6 +144,26 @@ func TestFailOpen(t *testing.T) {
 	}
 }
 
+// TestClockSkew: a CRL whose thisUpdate is a little ahead of the
+// server's clock (the CA's runs fast) is used within ClockSkew (5 min by
+// default); with none (a negative ClockSkew) it is refused, and its
+// issuer's clients get CRL_NOT_YET_VALID.
+func TestClockSkew(t *testing.T) {
+	for _, c := range []struct {
+		skew time.Duration
+		ok   bool
+	}{{0, true}, {-1, false}} {
+		m := newMTLS(t)
+		now := time.Now().Truncate(time.Second)
+		m.publish(t, testpki.CRLOptions{ThisUpdate: now.Add(2 * time.Minute), NextUpdate: now.Add(time.Hour)})
+		f, _ := newFetcher(t, Options{ClockSkew: c.skew})
+		err := m.check(f, m.good)
+		if c.ok != (err == nil) || !c.ok && (!errors.Is(err, ErrNotYetValid) || crl.Code(err) != "CRL_NOT_YET_VALID") {
+			t.Errorf("ClockSkew %v, thisUpdate 2 min ahead: %v", c.skew, err)
+		}
+	}
+}
+
 // TestLeafOnly: the client's certificate alone is checked; the root's CRL
 // is neither needed nor fetched.
 func TestLeafOnly(t *testing.T) {

@@ -8,11 +8,21 @@
 //	srv.OnOCSPRequest(f.OCSPRequest)
 //
 // and Prefetch, before the server listens, staples even the first
-// handshake. For each certificate it is asked about, a Fetcher:
+// handshake. A server on plain crypto/tls (net/http's, certmagic's) wraps
+// its GetCertificate instead:
+//
+//	cfg.GetCertificate = f.GetCertificate(getCertificate)
+//
+// For each certificate it is asked about, a Fetcher:
 //
 //   - finds the responder: the first http(s) OCSP URL in the Authority
 //     Information Access extension ([ResponderURL]); none means no staple
-//     and no error;
+//     and no error, and, for a certificate that names a CRL distribution
+//     point instead (Let's Encrypt's since 2025), its revocation learned
+//     from its CRL by a crlfetch.Fetcher (Options.CRL): verified,
+//     refreshed before its nextUpdate, read again every
+//     MinRefreshInterval, never on a handshake's path, and shown by
+//     Certificates and reported (EventRevoked) like an OCSP answer;
 //   - fetches the issuer from the caIssuers URL when none is given;
 //   - asks the responder (SHA-1 CertID unless Options.CertIDHash says
 //     otherwise; GET when the encoded request is under 255 bytes as RFC 5019

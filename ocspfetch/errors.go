@@ -78,8 +78,10 @@ var (
 	// NextUpdate, ThisUpdate plus NoNextUpdateLifetime has).
 	ErrExpired = errors.New("ocspfetch: OCSP response expired")
 
-	// ErrRevoked: the responder says the certificate is revoked. The
-	// response is stapled only with Options.StapleRevoked.
+	// ErrRevoked: the responder says the certificate is revoked (the
+	// response is stapled only with Options.StapleRevoked), or, for a
+	// certificate that names no responder, its CRL lists it (the
+	// crlfetch.ErrRevoked is wrapped too).
 	ErrRevoked = errors.New("ocspfetch: certificate revoked")
 
 	// ErrUnknownStatus: the responder does not know the certificate. Such
@@ -90,6 +92,14 @@ var (
 	// one already accepted for the certificate (a replay, or a stale cache
 	// on the way); the newer one stays.
 	ErrOlderResponse = errors.New("ocspfetch: OCSP response older than the one already held")
+
+	// ErrCRLUnavailable: the revocation of a certificate that names no
+	// OCSP responder could not be learned from its CRL: none was got
+	// (the host is down, what it served was refused), or the one held is
+	// past its nextUpdate. The crlfetch error (crlfetch.ErrNoCRL,
+	// crlfetch.ErrExpired, …) is wrapped too. Nothing is stapled for such
+	// a certificate either way; handshakes are not affected.
+	ErrCRLUnavailable = errors.New("ocspfetch: certificate revocation unknown: no usable CRL")
 
 	// ErrBudgetExceeded: the answer was not there within
 	// Options.HandshakeBudget; the handshake went on without it while the
@@ -123,7 +133,7 @@ var reasons = []error{
 	ErrClosed, ErrNoResponder, ErrNoIssuer, ErrBadCertificate, ErrRefusedAddress,
 	ErrUnsupportedScheme, ErrTooManyRedirects, ErrHTTPStatus, ErrResponseTooLarge,
 	ErrMalformed, ErrResponderStatus, ErrWrongCertificate, ErrBadSignature, ErrBadSigner,
-	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrOlderResponse, ErrBudgetExceeded,
+	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrOlderResponse, ErrCRLUnavailable, ErrBudgetExceeded,
 	ErrCacheMiss, ErrLocked, ErrStore, ErrPanic, ErrUnreachable,
 }
 

@@ -13,9 +13,11 @@ type EventKind int
 // Event kinds.
 const (
 	// EventFetched: the first verified response for a certificate came
-	// from its responder.
+	// from its responder (or, for a certificate whose revocation comes
+	// from its CRL, the first answer from its CRL; Source says which).
 	EventFetched EventKind = iota + 1
-	// EventRefreshed: a later verified response replaced the cached one.
+	// EventRefreshed: a later verified response replaced the cached one
+	// (or a newer CRL, or a changed answer, for Source "crl").
 	EventRefreshed
 	// EventLoaded: a verified response was taken from the Store, without
 	// asking the responder.
@@ -23,12 +25,14 @@ const (
 	// EventFailed: a fetch or its verification failed; Err says why. A
 	// cached valid staple, if any, is still served.
 	EventFailed
-	// EventRevoked: the responder says the certificate is revoked.
+	// EventRevoked: the responder says the certificate is revoked, or,
+	// for Source "crl", its CRL lists it; Err wraps ErrRevoked.
 	EventRevoked
 	// EventUnknown: the responder does not know the certificate.
 	EventUnknown
 	// EventNoResponder: the certificate names no http(s) OCSP responder;
-	// it is never stapled.
+	// it is never stapled. If it names a CRL distribution point, its
+	// revocation is learned from its CRL (events with Source "crl").
 	EventNoResponder
 	// EventBudgetExceeded: a handshake went on without a staple because
 	// the answer was later than HandshakeBudget.
@@ -75,8 +79,12 @@ type Event struct {
 	Serial string
 	// Subject is the certificate's subject.
 	Subject string
-	// Key is the CertID cache key ("" until the issuer is known).
+	// Key is the CertID cache key ("" until the issuer is known, and for
+	// a certificate without a responder).
 	Key string
+	// Source is where the certificate's revocation is learned: "ocsp",
+	// "crl" (see Options.CRL) or "" (neither), as in CertificateStatus.
+	Source string
 	// Err is the reason for EventFailed, EventStoreError,
 	// EventBudgetExceeded, EventExpired and EventMustStapleMissing, and
 	// ErrRevoked/ErrUnknownStatus for those kinds. It wraps a sentinel.
@@ -103,11 +111,14 @@ type Stats struct {
 	Fetched int64
 	// Loaded counts verified responses taken from the Store.
 	Loaded int64
-	// Failures counts failed fetches; FailuresByReason splits them by
-	// sentinel error (ErrUnreachable, ErrExpired, …).
+	// Failures counts failed fetches (and failed readings of a CRL,
+	// ErrCRLUnavailable); FailuresByReason splits them by sentinel error
+	// (ErrUnreachable, ErrExpired, …).
 	Failures         int64
 	FailuresByReason map[error]int64
-	// Revoked and Unknown count verified answers with those statuses.
+	// Revoked and Unknown count verified answers with those statuses
+	// (Revoked also counts the CRLs that list a certificate: the first,
+	// and each newer one).
 	Revoked, Unknown int64
 	// BudgetExceeded counts handshakes that went on unstapled because the
 	// answer was late.
@@ -169,7 +180,7 @@ type counters struct {
 // emit fills in e's identity and delivers ev to the logger, if any, and
 // OnEvent, containing their panics.
 func (f *Fetcher) emit(e *entry, ev Event) {
-	ev.Serial, ev.Subject = e.serial, e.subject
+	ev.Serial, ev.Subject, ev.Source = e.serial, e.subject, e.source()
 	e.mu.Lock()
 	ev.Key = e.key
 	e.mu.Unlock()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tlsemit/tlsemit/crlfetch"
 )
 
 // Fetcher obtains, verifies, caches and refreshes OCSP staples for the
@@ -41,6 +43,9 @@ type Fetcher struct {
 
 	stats counters
 	met   *metrics
+
+	crlMu  sync.Mutex
+	ownCRL *crlfetch.Fetcher // made on first use when Options.CRL is nil
 }
 
 // entry is one certificate's state.
@@ -52,6 +57,7 @@ type entry struct {
 	url        string
 	mustStaple bool
 	unfetched  bool                 // never fetched (no responder, or not a certificate): only swept
+	crl        bool                 // no responder, but a CRL: its revocation comes from its CRL
 	attrs      metric.ObserveOption // the certificate's gauges' attributes; nil when it does not parse
 
 	// cur is what handshakes get; nil until the first answer.
@@ -78,6 +84,8 @@ type entry struct {
 	retryAt      time.Time // no request before: a backoff, or the refresh floor
 	lastUsed     time.Time
 	lastErr      error
+	crlAns       *CRLAnswer // what its CRL says (crl); nil until known, or after a failure
+	crlSeen      bool       // an answer came from its CRL once
 }
 
 // state is an immutable answer for one certificate, valid on the fast path
@@ -177,6 +185,12 @@ func (f *Fetcher) now() time.Time { return f.opts.Now() }
 // cb's error is non-nil only with FailClosed, when a certificate that has a
 // responder has no valid staple; the handshake then fails.
 func (f *Fetcher) OCSPRequest(cert, issuer []byte, cb func(err error, resp []byte)) {
+	f.request(nil, cert, issuer, cb)
+}
+
+// request is OCSPRequest, whose wait for a fetch also ends when gone is
+// closed.
+func (f *Fetcher) request(gone <-chan struct{}, cert, issuer []byte, cb func(err error, resp []byte)) {
 	if e := f.certs.fast(cert); e != nil {
 		if st := e.cur.Load(); st != nil && f.opts.Now().UnixNano() < st.until && !f.closed.Load() {
 			if !e.used.Load() {
@@ -186,7 +200,7 @@ func (f *Fetcher) OCSPRequest(cert, issuer []byte, cb func(err error, resp []byt
 			return
 		}
 	}
-	f.slow(cert, issuer, cb)
+	f.slow(gone, cert, issuer, cb)
 }
 
 // answer calls cb with st at once, counting a hit or an unstapled answer.
@@ -218,8 +232,9 @@ func (f *Fetcher) unstapled(err error, cb func(error, []byte)) {
 	cb(nil, nil)
 }
 
-// slow is OCSPRequest without a usable answer in the read-only map.
-func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
+// slow is OCSPRequest without a usable answer in the read-only map. It
+// also stops waiting when gone is closed (the handshake's context ended).
+func (f *Fetcher) slow(gone <-chan struct{}, cert, issuer []byte, cb func(error, []byte)) {
 	if f.closed.Load() {
 		f.stats.unstapled.Add(1)
 		f.unstapled(ErrClosed, cb)
@@ -279,6 +294,9 @@ func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 	case <-f.done:
 		f.stats.missNone.Add(1)
 		f.unstapled(ErrClosed, cb)
+	case <-gone:
+		f.stats.missNone.Add(1)
+		cb(nil, nil) // nobody is left to refuse
 	}
 }
 
@@ -291,12 +309,21 @@ func (f *Fetcher) slow(cert, issuer []byte, cb func(error, []byte)) {
 // verified response the Staple is nil and the error says why
 // (ErrNoResponder, …); after a failure, until the retry time, the failure
 // is returned at once.
+//
+// For a certificate that names no responder but a CRL distribution point
+// (see Options.CRL), Staple waits, as long as ctx allows, for the first
+// reading of its CRL; the Staple is nil and the error wraps ErrNoResponder
+// when the CRL says good (there is nothing to staple), ErrRevoked when it
+// lists the certificate, ErrCRLUnavailable when it cannot be read.
 func (f *Fetcher) Staple(ctx context.Context, cert, issuer []byte) (*Staple, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
 	e := f.entryFor(cert, issuer)
 	e.used.Store(true)
+	if e.crl {
+		return nil, f.crlStaple(ctx, e)
+	}
 	now := f.now()
 	if st := e.cur.Load(); st != nil {
 		if now.UnixNano() < st.until {
@@ -373,8 +400,13 @@ func (f *Fetcher) entryFor(certDER, issuerDER []byte) *entry {
 		return got
 	}
 	// Every entry is scheduled, if only to be swept when idle; a fetch
-	// reschedules it for its refresh.
-	f.schedule(e, f.now().Add(idleTimeout))
+	// reschedules it for its refresh. A certificate whose revocation comes
+	// from its CRL is checked at once, in the background.
+	due := f.now().Add(idleTimeout)
+	if e.crl {
+		due = f.now()
+	}
+	f.schedule(e, due)
 	for _, ev := range evs {
 		if ev.Kind == EventMustStapleMissing {
 			f.stats.mustStaple.Add(1)
@@ -403,9 +435,17 @@ func (f *Fetcher) newEntry(certDER, issuerDER []byte) (*entry, []Event) {
 	e.mustStaple = MustStaple(cert)
 	e.url, err = ResponderURL(cert)
 	if err != nil {
-		e.unfetched = true
-		e.cur.Store(&state{until: forever, err: err})
 		ev := []Event{{Kind: EventNoResponder, Err: err}}
+		if len(crlURLs(cert)) > 0 {
+			// Nothing to staple, ever: handshakes get that at once, while
+			// the revocation is learned from the CRL in the background.
+			e.crl = true
+			e.cur.Store(&state{until: forever})
+			f.offerIssuer(e, issuerDER)
+		} else {
+			e.unfetched = true
+			e.cur.Store(&state{until: forever, err: err})
+		}
 		if e.mustStaple {
 			ev = append(ev, Event{Kind: EventMustStapleMissing, Err: err})
 		}
@@ -459,7 +499,12 @@ func (f *Fetcher) Close() error {
 	close(f.done)
 	f.met.stop()
 	<-f.loopDone
+	crlClosed := make(chan error, 1)
+	go func() { crlClosed <- f.closeCRL() }() // bounded as waitIdle is, alongside it
 	err := f.waitIdle(max(f.opts.StoreTimeout, time.Second))
+	if cerr := <-crlClosed; err == nil {
+		err = cerr
+	}
 	if f.ownClient {
 		f.client.CloseIdleConnections()
 	}

@@ -41,7 +41,7 @@ var reasonNames = map[error]string{
 	ErrResponderStatus: "responder_status", ErrWrongCertificate: "wrong_certificate",
 	ErrBadSignature: "bad_signature", ErrBadSigner: "bad_signer", ErrNotYetValid: "not_yet_valid",
 	ErrExpired: "expired", ErrRevoked: "revoked", ErrUnknownStatus: "unknown_status",
-	ErrOlderResponse: "older_response", ErrBudgetExceeded: "budget_exceeded", ErrCacheMiss: "cache_miss",
+	ErrOlderResponse: "older_response", ErrCRLUnavailable: "crl_unavailable", ErrBudgetExceeded: "budget_exceeded", ErrCacheMiss: "cache_miss",
 	ErrLocked: "locked", ErrStore: "store", ErrPanic: "panic", ErrUnreachable: "unreachable",
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tlsemit/tlsemit/crlfetch"
 )
 
 // Defaults for the zero values of Options.
@@ -134,6 +136,21 @@ type Options struct {
 	// staple (Error) and fetches (Debug), each of which is an Event too.
 	// Nil means silent.
 	Logger *slog.Logger
+
+	// CRL learns the revocation of the certificates that name no OCSP
+	// responder but a CRL distribution point (every Let's Encrypt
+	// certificate since 2025): nothing is stapled for them, but their
+	// CRL says whether they are revoked (Certificates, EventRevoked). A
+	// certificate that names a responder is stapled, and its CRL is not
+	// read. Nil means a crlfetch.Fetcher of the Fetcher's own, made when
+	// the first such certificate comes, with LeafOnly and this Fetcher's
+	// HTTPClient, RefuseInternalAddresses, ClockSkew, retry delays,
+	// Logger, MeterProvider and Now, no Store, and closed by Close. Give
+	// one, made with LeafOnly (a served certificate's own revocation is
+	// what is asked), to keep its CRLs in a crlfetch Store across
+	// restarts, or to show them on the status page; it stays yours to
+	// close. With its FailOpen, an unknown revocation reads as good.
+	CRL *crlfetch.Fetcher
 
 	// MeterProvider receives the Fetcher's OpenTelemetry metrics
 	// (responder requests by outcome and their duration, answers by

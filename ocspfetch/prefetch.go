@@ -26,7 +26,10 @@ type PrefetchResult struct {
 // certificate, in order: a Staple with a nil error for a Good answer,
 // otherwise the error Staple would give (ErrNoResponder for a certificate
 // without a responder, ctx.Err() for one whose fetch was not over; that
-// fetch goes on in the background and serves the first handshake).
+// fetch goes on in the background and serves the first handshake). For a
+// certificate whose revocation comes from its CRL, Prefetch reads that CRL
+// and reports what Staple does (ErrNoResponder when it says good,
+// ErrRevoked when it lists the certificate).
 func (f *Fetcher) Prefetch(ctx context.Context, certs ...tls.Certificate) []PrefetchResult {
 	out := make([]PrefetchResult, len(certs))
 	sem := make(chan struct{}, prefetchConcurrency)

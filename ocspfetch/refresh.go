@@ -2,6 +2,7 @@ package ocspfetch
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -72,6 +73,10 @@ func (f *Fetcher) fly(e *entry, fl *flight, refresh bool) {
 // waiting (saving to the Store, releasing the fleet's lock). Flights for one
 // entry never overlap.
 func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, func()) {
+	if e.crl {
+		f.updateCRL(ctx, e, refresh)
+		return e.cur.Load(), nil
+	}
 	now := f.now()
 	if !refresh {
 		if st := e.cur.Load(); st != nil && now.UnixNano() < st.until {
@@ -153,17 +158,14 @@ func (f *Fetcher) update(ctx context.Context, e *entry, refresh bool) (*state, f
 // builds its CertID and request, once.
 func (f *Fetcher) prepare(ctx context.Context, e *entry) error {
 	e.mu.Lock()
-	issuer, hasID := e.issuer, e.hasID
+	hasID := e.hasID
 	e.mu.Unlock()
 	if hasID {
 		return nil
 	}
-	if issuer == nil {
-		iss, err := f.fetchIssuer(ctx, e.cert)
-		if err != nil {
-			return err
-		}
-		issuer = iss
+	issuer, err := f.issuerOf(ctx, e)
+	if err != nil {
+		return err
 	}
 	id, err := newCertID(f.opts.CertIDHash, e.cert, issuer)
 	if err != nil {
@@ -178,6 +180,27 @@ func (f *Fetcher) prepare(ctx context.Context, e *entry) error {
 	e.maxStaple = maxStapleSize(len(e.cert.Raw), len(issuer.Raw))
 	e.mu.Unlock()
 	return nil
+}
+
+// issuerOf returns e's issuer: the one given, else the one its caIssuers
+// URL serves.
+func (f *Fetcher) issuerOf(ctx context.Context, e *entry) (*x509.Certificate, error) {
+	e.mu.Lock()
+	issuer := e.issuer
+	e.mu.Unlock()
+	if issuer != nil {
+		return issuer, nil
+	}
+	issuer, err := f.fetchIssuer(ctx, e.cert)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.issuer == nil {
+		e.issuer = issuer
+	}
+	e.mu.Unlock()
+	return issuer, nil
 }
 
 // checked is a verified response that fits, not yet installed.
@@ -349,6 +372,9 @@ func (f *Fetcher) retryDelay(n int) time.Duration {
 // retryDelay. A cached verified answer still within its service time is
 // kept; otherwise handshakes get nothing until the retry.
 func (f *Fetcher) failed(e *entry, err error) *state {
+	if e.crl {
+		return f.crlFailed(e, err)
+	}
 	now := f.now()
 	reason := classify(err)
 	f.stats.failures.Add(1)

@@ -20,6 +20,15 @@ type CertificateStatus struct {
 	// ResponderURL is the OCSP responder asked; "" when the certificate
 	// names none (it is never stapled).
 	ResponderURL string
+	// Source is where the certificate's revocation is learned: "ocsp"
+	// (its responder; the answer is Staple), "crl" (it names no
+	// responder but a CRL distribution point; the answer is CRL, and
+	// nothing is stapled), or "" (it names neither).
+	Source string
+	// CRL is what the certificate's CRL says, for Source "crl": nil
+	// until its first reading, and while it cannot be read (LastError
+	// says why).
+	CRL *CRLAnswer
 	// MustStaple reports the TLS Feature extension (see MustStaple).
 	MustStaple bool
 	// Staple is the verified answer held (Good, Revoked or Unknown) while
@@ -34,8 +43,9 @@ type CertificateStatus struct {
 	NextRefresh time.Time
 	// LastError is why the certificate is not stapled, or the latest
 	// failure while a cached staple is still served (a responder outage);
-	// nil after a Good answer. It wraps a sentinel (ErrUnreachable,
-	// ErrRevoked, ErrNoResponder, …).
+	// nil after a Good answer (from its responder or its CRL). It wraps a
+	// sentinel (ErrUnreachable, ErrRevoked, ErrNoResponder,
+	// ErrCRLUnavailable, …).
 	LastError error
 	// Failures counts the failed fetches since the last success.
 	Failures int
@@ -50,7 +60,7 @@ func (f *Fetcher) Certificates() []CertificateStatus {
 	es := f.certs.all()
 	out := make([]CertificateStatus, 0, len(es))
 	for _, e := range es {
-		cs := CertificateStatus{Subject: e.subject, Serial: e.serial, ResponderURL: e.url, MustStaple: e.mustStaple}
+		cs := CertificateStatus{Subject: e.subject, Serial: e.serial, ResponderURL: e.url, Source: e.source(), MustStaple: e.mustStaple}
 		if e.cert != nil {
 			cs.Names = certNames(e.cert)
 		}
@@ -60,6 +70,10 @@ func (f *Fetcher) Certificates() []CertificateStatus {
 		}
 		e.mu.Lock()
 		cs.LastError, cs.Failures = e.lastErr, e.failures
+		if e.crlAns != nil {
+			a := *e.crlAns
+			cs.CRL = &a
+		}
 		fetching := e.flight != nil
 		e.mu.Unlock()
 		if cs.LastError == nil && st != nil && st.der == nil {
@@ -81,6 +95,17 @@ func (f *Fetcher) Certificates() []CertificateStatus {
 func firstName(c CertificateStatus) string {
 	if len(c.Names) > 0 {
 		return c.Names[0]
+	}
+	return ""
+}
+
+// source names where e's revocation is learned.
+func (e *entry) source() string {
+	switch {
+	case e.url != "":
+		return "ocsp"
+	case e.crl:
+		return "crl"
 	}
 	return ""
 }

@@ -22,7 +22,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tlsemit/tlsemit/crlfetch"
 	"github.com/tlsemit/tlsemit/fleet"
+	"github.com/tlsemit/tlsemit/internal/crltest"
 	"github.com/tlsemit/tlsemit/internal/ocsptest"
 	"github.com/tlsemit/tlsemit/internal/redistest"
 	"github.com/tlsemit/tlsemit/internal/testenv"
@@ -50,15 +52,20 @@ func screenshotPath() string {
 
 // scene is a running server, Fetcher and fleet in a known state, against
 // the real `openssl ocsp` responder and a real redis-server: a Good
-// certificate (Must-Staple), a revoked one, and one whose responder is
-// down; one client spoke plain HTTP to the TLS port; one resumed through
-// the session store; then Redis went away, and a session could not be
-// written.
+// certificate (Must-Staple), a revoked one, one whose responder is down,
+// and one without a responder whose CRL (`openssl ca -gencrl`, on a CRL
+// host) lists it; the crlfetch Fetcher that reads that CRL also has a
+// Source whose host is down; one client spoke plain HTTP to the TLS port;
+// one resumed through the session store; then Redis went away, and a
+// session could not be written.
 type scene struct {
 	srv                *tlsserver.Server
 	f                  *ocspfetch.Fetcher
+	crls               *crlfetch.Fetcher
 	fl                 *fleet.Fleet
 	good, revoked, out *testpki.Leaf
+	crlOnly            *testpki.Leaf
+	crlURL, downURL    string
 	url                string // the page
 }
 
@@ -85,13 +92,29 @@ func newScene(t *testing.T) *scene {
 	}
 	r.Revoke(sc.revoked)
 
+	// A certificate as Let's Encrypt's are since 2025: no responder, a
+	// CRL distribution point; its CRL lists it.
+	host := crltest.NewServer(t)
+	sc.crlURL, sc.downURL = host.URL+"/ca.crl", down+"other.crl"
+	sc.crlOnly = ca.Issue(t, testpki.LeafOptions{DNSNames: []string{"crl-only.example.test"}, CRLDistributionPoints: []string{sc.crlURL}})
+	ossl := crltest.NewOpenSSLCA(t, ca, false)
+	ossl.Revoke(sc.crlOnly)
+	host.Set("/ca.crl", ossl.GenCRL(time.Time{}, time.Time{}))
+	crls, err := crlfetch.New(crlfetch.Options{LeafOnly: true,
+		Sources: []crlfetch.Source{{URL: sc.downURL, Issuer: testpki.NewCA(t, "another CA").Cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { crls.Close() })
+	sc.crls = crls
+
 	rs := redistest.Start(t)
 	fl, err := fleet.New(fleet.Options{Redis: rs.Client(t), Secret: []byte("the status page's 32-byte secret")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fl.Close() })
-	f, err := ocspfetch.New(ocspfetch.Options{HTTPClient: r.Client, Store: fl.Store()})
+	f, err := ocspfetch.New(ocspfetch.Options{HTTPClient: r.Client, Store: fl.Store(), CRL: crls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +123,7 @@ func newScene(t *testing.T) *scene {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []*testpki.Leaf{sc.revoked, sc.out} {
+	for _, l := range []*testpki.Leaf{sc.revoked, sc.out, sc.crlOnly} {
 		if err := srv.AddContext(l.Cert.DNSNames[0], tlsserver.SecureContext{Certificates: []tls.Certificate{l.TLSCertificate(true)}}); err != nil {
 			t.Fatal(err)
 		}
@@ -135,6 +158,25 @@ func newScene(t *testing.T) *scene {
 	if handshake("outage.example.test") != nil {
 		t.Fatal("stapled with the responder down")
 	}
+	if handshake("crl-only.example.test") != nil {
+		t.Fatal("stapled a certificate without a responder")
+	}
+	testenv.WaitFor(t, func() bool {
+		for _, c := range f.Certificates() {
+			if c.Serial == sc.crlOnly.Serial() && c.CRL != nil {
+				return true
+			}
+		}
+		return false
+	})
+	testenv.WaitFor(t, func() bool {
+		for _, c := range crls.CRLs() {
+			if c.Source == sc.downURL && c.LastError != nil {
+				return true
+			}
+		}
+		return false
+	})
 	plain, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +212,8 @@ func newScene(t *testing.T) *scene {
 
 	// The application's one line, on its own internal listener.
 	mux := http.NewServeMux()
-	mux.Handle("/debug/tlsemit/", statuspage.New(statuspage.Options{Server: srv, Fetchers: []*ocspfetch.Fetcher{f}, Fleet: fl}))
+	mux.Handle("/debug/tlsemit/", statuspage.New(statuspage.Options{Server: srv, Fetchers: []*ocspfetch.Fetcher{f},
+		CRLFetchers: []*crlfetch.Fetcher{crls}, Fleet: fl}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	sc.url = hs.URL + "/debug/tlsemit/"
@@ -197,29 +240,37 @@ func chromium(t *testing.T, args ...string) []byte {
 	return out
 }
 
-var rowRE = regexp.MustCompile(`(?s)<tr class="cert [a-z]+" data-serial="([0-9A-F]+)" data-status="([a-z]+)">(.*?)</tr>`)
+var (
+	rowRE    = regexp.MustCompile(`(?s)<tr class="cert [a-z]+" data-serial="([0-9A-F]+)" data-status="([a-z]+)" data-source="([a-z]+)">(.*?)</tr>`)
+	crlRowRE = regexp.MustCompile(`(?s)<tr class="crl [a-z]+" data-source="([^"]+)" data-state="([a-z]+)">(.*?)</tr>`)
+)
 
 // TestStatusPageInBrowser loads the page in headless Chromium and reads
 // the rendered rows as a person would: each certificate with its
 // status, the revoked one shown as revoked, the responder outage as the
-// last error, the server's client errors by code. It keeps a screenshot
-// (see screenshotPath) and checks the JSON form against the same state.
+// last error, the certificate without a responder as revoked from its
+// CRL; the CRL table with the CRL held (issuer, number, entries, size)
+// and the one whose host is down (its last error); the server's client
+// errors by code. It keeps a screenshot (see screenshotPath) and checks
+// the JSON form against the same state.
 func TestStatusPageInBrowser(t *testing.T) {
 	sc := newScene(t)
 	dom := string(chromium(t, "--dump-dom", sc.url))
 
-	rows := map[string][2]string{} // serial → status, row HTML
+	rows := map[string][3]string{} // serial → status, source, row HTML
 	for _, m := range rowRE.FindAllStringSubmatch(dom, -1) {
-		rows[m[1]] = [2]string{m[2], m[3]}
+		rows[m[1]] = [3]string{m[2], m[3], m[4]}
 	}
+	lastErrRE := regexp.MustCompile(`(?s)<td class="error last-error">(.*?)</td>`)
 	for _, c := range []struct {
-		leaf         *testpki.Leaf
-		status, text string
-		lastError    string
+		leaf                 *testpki.Leaf
+		status, source, text string
+		lastError            string
 	}{
-		{sc.good, "good", ">Good<", ""},
-		{sc.revoked, "revoked", ">Revoked<", "certificate revoked"},
-		{sc.out, "none", ">none<", "responder unreachable"},
+		{sc.good, "good", "ocsp", ">Good<", ""},
+		{sc.revoked, "revoked", "ocsp", ">Revoked<", "certificate revoked"},
+		{sc.out, "none", "ocsp", ">none<", "responder unreachable"},
+		{sc.crlOnly, "revoked", "crl", ">Revoked<", "certificate revoked: listed in its CRL"},
 	} {
 		row, ok := rows[c.leaf.Serial()]
 		name := c.leaf.Cert.DNSNames[0]
@@ -227,18 +278,46 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Errorf("no row for %s (serial %s) in the rendered page:\n%s", name, c.leaf.Serial(), dom)
 			continue
 		}
-		if row[0] != c.status || !strings.Contains(row[1], c.text) || !strings.Contains(row[1], name) {
-			t.Errorf("%s: status %q, want %q shown as %q:\n%s", name, row[0], c.status, c.text, row[1])
+		if row[0] != c.status || row[1] != c.source || !strings.Contains(row[2], c.text) || !strings.Contains(row[2], name) {
+			t.Errorf("%s: status %q from %q, want %q from %q shown as %q:\n%s", name, row[0], row[1], c.status, c.source, c.text, row[2])
 		}
-		lastErr := regexp.MustCompile(`(?s)<td class="error last-error">(.*?)</td>`).FindStringSubmatch(row[1])
+		lastErr := lastErrRE.FindStringSubmatch(row[2])
 		if lastErr == nil || (c.lastError == "") != (strings.TrimSpace(lastErr[1]) == "") || !strings.Contains(lastErr[1], c.lastError) {
 			t.Errorf("%s: last error %q, want %q", name, lastErr, c.lastError)
 		}
 	}
-	if len(rows) != 3 {
-		t.Errorf("%d certificate rows, want 3", len(rows))
+	if len(rows) != 4 {
+		t.Errorf("%d certificate rows, want 4", len(rows))
 	}
-	good := rows[sc.good.Serial()][1]
+	if row := rows[sc.crlOnly.Serial()][2]; !strings.Contains(row, "CRL <code>"+sc.crlURL+"</code>") || !strings.Contains(row, "nothing to staple") {
+		t.Errorf("the CRL-only row does not say where its revocation comes from:\n%s", row)
+	}
+
+	// The CRL table.
+	crlRows := map[string][2]string{} // source → state, row HTML
+	for _, m := range crlRowRE.FindAllStringSubmatch(dom, -1) {
+		crlRows[m[1]] = [2]string{m[2], m[3]}
+	}
+	if len(crlRows) != 2 {
+		t.Errorf("%d CRL rows, want 2:\n%s", len(crlRows), dom)
+	}
+	held := crlRows[sc.crlURL]
+	for _, want := range []string{">Held<", "CN=status page CA", `<td class="num number">1</td>`, `<td class="num entries">1</td>`,
+		` B</td>`, "from the network", ">in 23 h"} {
+		if held[0] != "held" || !strings.Contains(held[1], want) {
+			t.Errorf("held CRL row (%s) lacks %q:\n%s", held[0], want, held[1])
+		}
+	}
+	if m := lastErrRE.FindStringSubmatch(held[1]); m == nil || strings.TrimSpace(m[1]) != "" {
+		t.Errorf("held CRL row has a last error: %q", m)
+	}
+	down := crlRows[sc.downURL]
+	if m := lastErrRE.FindStringSubmatch(down[1]); down[0] != "none" || !strings.Contains(down[1], ">None<") && !strings.Contains(down[1], ">none<") ||
+		!strings.Contains(down[1], "(a Source)") || m == nil || !strings.Contains(m[1], "host unreachable") {
+		t.Errorf("CRL row of a host that is down (%s):\n%s", down[0], down[1])
+	}
+
+	good := rows[sc.good.Serial()][2]
 	for _, want := range []string{"<b>yes</b>", `>in 5`} { // Must-Staple; NextUpdate about an hour ahead (-nmin 60)
 		if !strings.Contains(good, want) {
 			t.Errorf("good row lacks %q:\n%s", want, good)
@@ -274,7 +353,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	// What a person sees: a screenshot, kept.
 	shot := filepath.Join(t.TempDir(), "page.png")
-	chromium(t, "--screenshot="+shot, "--window-size=1500,900", sc.url)
+	chromium(t, "--screenshot="+shot, "--window-size=1500,1550", sc.url)
 	b, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -337,10 +416,29 @@ func checkJSON(t *testing.T, sc *scene) {
 				Code string `json:"code"`
 			} `json:"recent_client_errors"`
 		} `json:"server"`
+		CRLFetchers []struct {
+			CRLs []struct {
+				Source     string     `json:"source"`
+				Explicit   bool       `json:"explicit"`
+				Issuer     string     `json:"issuer"`
+				State      string     `json:"state"`
+				Number     *string    `json:"number"`
+				ThisUpdate *time.Time `json:"this_update"`
+				NextUpdate *time.Time `json:"next_update"`
+				Entries    int        `json:"entries"`
+				Size       int        `json:"size"`
+				Origin     string     `json:"origin"`
+				NextFetch  *time.Time `json:"next_fetch"`
+				LastError  string     `json:"last_error"`
+				Failures   int        `json:"failures"`
+			} `json:"crls"`
+		} `json:"crl_fetchers"`
 		Fetchers []struct {
 			Certificates []struct {
 				Names       []string   `json:"names"`
 				Serial      string     `json:"serial"`
+				Source      string     `json:"source"`
+				CRLURL      string     `json:"crl_url"`
 				Status      string     `json:"status"`
 				Stapled     bool       `json:"stapled"`
 				NextUpdate  *time.Time `json:"next_update"`
@@ -368,7 +466,7 @@ func checkJSON(t *testing.T, sc *scene) {
 		len(p.Server.RecentClientErrors) != 1 || p.Server.RecentClientErrors[0].Code != "ERR_SSL_HTTP_REQUEST" {
 		t.Errorf("server: %+v, Stats %+v", p.Server, st)
 	}
-	if len(p.Fetchers) != 1 || len(p.Fetchers[0].Certificates) != 3 {
+	if len(p.Fetchers) != 1 || len(p.Fetchers[0].Certificates) != 4 {
 		t.Fatalf("fetchers: %+v", p.Fetchers)
 	}
 	want := sc.f.Certificates()
@@ -378,9 +476,24 @@ func checkJSON(t *testing.T, sc *scene) {
 		if w.Staple != nil {
 			status = map[int]string{0: "good", 1: "revoked", 2: "unknown"}[w.Staple.Status]
 		}
-		if c.Serial != w.Serial || c.Names[0] != w.Names[0] || c.Status != status || c.Stapled != w.Stapled || c.MustStaple != w.MustStaple ||
+		if w.CRL != nil {
+			status = map[int]string{0: "good", 1: "revoked"}[w.CRL.Status]
+		}
+		if c.Serial != w.Serial || c.Names[0] != w.Names[0] || c.Status != status || c.Source != w.Source || c.Stapled != w.Stapled || c.MustStaple != w.MustStaple ||
 			(w.LastError == nil) != (c.LastError == "") {
 			t.Errorf("certificate %d: JSON %+v, Certificates %+v", i, c, w)
+		}
+	}
+	if len(p.CRLFetchers) != 1 || len(p.CRLFetchers[0].CRLs) != 2 {
+		t.Fatalf("crl_fetchers: %+v", p.CRLFetchers)
+	}
+	wantCRLs := sc.crls.CRLs()
+	for i, c := range p.CRLFetchers[0].CRLs {
+		w := wantCRLs[i]
+		if c.Source != w.Source || c.Explicit != w.Explicit || c.Issuer != w.Issuer || c.Entries != w.Entries || c.Size != w.Size ||
+			c.Failures != w.Failures || (w.LastError == nil) != (c.LastError == "") || (w.Number == nil) != (c.Number == nil) ||
+			w.Number != nil && *c.Number != w.Number.String() {
+			t.Errorf("CRL %d: JSON %+v, CRLs %+v", i, c, w)
 		}
 	}
 	bySerial := map[string]int{}
@@ -394,8 +507,24 @@ func checkJSON(t *testing.T, sc *scene) {
 	if o := p.Fetchers[0].Certificates[bySerial[sc.out.Serial()]]; o.Status != "none" || !strings.Contains(o.LastError, "unreachable") || o.Age != nil {
 		t.Errorf("outage: %+v", o)
 	}
-	if r := p.Fetchers[0].Certificates[bySerial[sc.revoked.Serial()]]; r.Status != "revoked" || r.Stapled {
+	if r := p.Fetchers[0].Certificates[bySerial[sc.revoked.Serial()]]; r.Status != "revoked" || r.Stapled || r.Source != "ocsp" {
 		t.Errorf("revoked: %+v", r)
+	}
+	if r := p.Fetchers[0].Certificates[bySerial[sc.crlOnly.Serial()]]; r.Status != "revoked" || r.Stapled || r.Source != "crl" ||
+		r.CRLURL != sc.crlURL || r.NextUpdate == nil || r.Age == nil || !strings.Contains(r.LastError, "revoked") {
+		t.Errorf("revoked from its CRL: %+v", r)
+	}
+	bySource := map[string]int{}
+	for i, c := range p.CRLFetchers[0].CRLs {
+		bySource[c.Source] = i
+	}
+	if h := p.CRLFetchers[0].CRLs[bySource[sc.crlURL]]; h.State != "held" || h.Number == nil || *h.Number != "1" || h.Entries != 1 ||
+		h.Size < 100 || h.ThisUpdate == nil || h.NextUpdate == nil || h.Origin != "network" || h.LastError != "" || !strings.Contains(h.Issuer, "status page CA") {
+		t.Errorf("held CRL: %+v", h)
+	}
+	if d := p.CRLFetchers[0].CRLs[bySource[sc.downURL]]; d.State != "none" || !d.Explicit || d.Number != nil || !strings.Contains(d.LastError, "unreachable") ||
+		d.Failures < 1 || d.NextFetch == nil {
+		t.Errorf("CRL whose host is down: %+v", d)
 	}
 }
 

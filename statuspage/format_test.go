@@ -27,3 +27,15 @@ func TestRelativeTimes(t *testing.T) {
 		t.Errorf("absolute: %q", got)
 	}
 }
+
+// TestSizes: a CRL's size in the unit a reader takes in at a glance.
+func TestSizes(t *testing.T) {
+	for n, want := range map[int]string{
+		0: "0 B", 268: "268 B", 999: "999 B", 1000: "1.0 kB", 264_500: "264.5 kB",
+		999_960: "1.0 MB", 34_000_000: "34.0 MB", 2_500_000_000: "2.5 GB",
+	} {
+		if got := size(n); got != want {
+			t.Errorf("size(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

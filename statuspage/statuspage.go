@@ -1,7 +1,9 @@
 // Package statuspage serves a live status page for a tlsserver.Server, its
-// ocspfetch Fetchers and its fleet: for each certificate, its staple's
-// status, age and next refresh, and the responder's last error; for the
-// server, its connections, handshakes per second and recent client
+// ocspfetch and crlfetch Fetchers and its fleet: for each certificate, its
+// staple's status, age and next refresh, and the responder's last error
+// (or, for a certificate without a responder, what its CRL says); for
+// each CRL, its issuer, number, times, entries, size and last error; for
+// the server, its connections, handshakes per second and recent client
 // errors; for the fleet, whether Redis answers and what it said last,
 // where ticket-key rotation stands, and what the session store and staple
 // sharing achieve. It is an http.Handler the application mounts where it
@@ -9,8 +11,9 @@
 //
 //	mux.Handle("/debug/tlsemit/", statuspage.Handler(srv, fetcher))
 //
-// or, with a fleet, statuspage.New(statuspage.Options{Server: srv,
-// Fetchers: []*ocspfetch.Fetcher{fetcher}, Fleet: fl}).
+// or, with CRLs and a fleet, statuspage.New(statuspage.Options{Server:
+// srv, Fetchers: []*ocspfetch.Fetcher{fetcher}, CRLFetchers:
+// []*crlfetch.Fetcher{crls}, Fleet: fl}).
 //
 // Nothing is mounted by default. The page names certificates, responders
 // and client addresses: mount it on an internal or authenticated listener,
@@ -24,11 +27,16 @@
 // client_errors by Node code, recent_client_errors), "fleet"
 // (redis_reachable, last_error, last_error_at, ticket_key_slot,
 // last_rotation, ticket_key_local, sessions {hits, misses,
-// write_failures}, staples_adopted) and "fetchers", each with its
-// "certificates" (names, subject, serial, responder_url, status: good,
-// revoked, unknown or none, stapled, this_update, next_update,
-// serve_until, age_seconds, next_refresh, last_error, failures,
-// must_staple). Times are RFC 3339; absent ones are null.
+// write_failures}, staples_adopted), "fetchers", each with its
+// "certificates" (names, subject, serial, responder_url, source: ocsp,
+// crl or none, crl_url, status: good, revoked, unknown or none, stapled,
+// this_update, next_update, serve_until, age_seconds, next_refresh,
+// last_error, failures, must_staple; for source crl the times and age are
+// the CRL's), and "crl_fetchers", each with its "crls" (source, explicit,
+// issuer, state: held, expired or none, number as a decimal string,
+// this_update, next_update, entries, size, origin, since, last_fetch,
+// next_fetch, last_error, failures). Times are RFC 3339; absent ones are
+// null.
 //
 // However many clients ask, the page takes little of the server: it is
 // rendered at most once a second, one rendering at a time, and requests in
@@ -38,8 +46,9 @@
 // certificates each take at most about a twentieth of a core, and the
 // server's handshakes keep their pace while the page is hammered.
 //
-// The data comes from Server.Stats, Fetcher.Certificates and Fleet.Stats,
-// which an application can read itself.
+// The data comes from Server.Stats, ocspfetch's Fetcher.Certificates,
+// crlfetch's Fetcher.CRLs and Fleet.Stats, which an application can read
+// itself.
 package statuspage
 
 import (
@@ -55,6 +64,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsemit/tlsemit/crlfetch"
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
@@ -65,8 +75,14 @@ type Options struct {
 	// Server is the server whose connections, handshakes and client
 	// errors are shown.
 	Server *tlsserver.Server
-	// Fetchers get a table of certificates each, in order.
+	// Fetchers get a table of certificates each, in order: each
+	// certificate's staple, or, for one that names no OCSP responder, what
+	// its CRL says.
 	Fetchers []*ocspfetch.Fetcher
+	// CRLFetchers get a table of CRLs each, in order (crlfetch's
+	// Fetcher.CRLs): the client certificates' CRLs of a VerifyConnection,
+	// or those an ocspfetch Fetcher reads through its Options.CRL.
+	CRLFetchers []*crlfetch.Fetcher
 	// Fleet is the process's fleet (Redis, ticket keys, sessions,
 	// shared staples).
 	Fleet *fleet.Fleet
@@ -144,6 +160,7 @@ var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
 	"join": strings.Join,
+	"size": size,
 }).ParseFS(pageFiles, "*.html"))
 
 // rendering is a page's data and the forms made of it so far, shared by
@@ -341,4 +358,19 @@ func span(d time.Duration) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// size writes n bytes in the largest unit that keeps it at or above one:
+// "812 B", "33.5 MB".
+func size(n int) string {
+	const unit = 1000
+	if n < unit {
+		return strconv.Itoa(n) + " B"
+	}
+	v, i := float64(n), 0
+	for v >= unit-0.05 && i < 3 { // 999,960 bytes is 1.0 MB, not 1000.0 kB
+		v /= unit
+		i++
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + [...]string{"", "kB", "MB", "GB"}[i]
 }

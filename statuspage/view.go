@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/crlfetch"
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
@@ -12,12 +13,14 @@ import (
 
 // page is what the page shows, as HTML and as JSON alike. Each part has a
 // view, made here from its package's public read API, and a template of its
-// own (server.html, fleet.html, staples.html) that page.html places.
+// own (server.html, fleet.html, staples.html, crls.html) that page.html
+// places.
 type page struct {
-	Now      time.Time     `json:"generated_at"`
-	Server   *serverView   `json:"server,omitempty"`
-	Fleet    *fleetView    `json:"fleet,omitempty"`
-	Fetchers []fetcherView `json:"fetchers"`
+	Now         time.Time        `json:"generated_at"`
+	Server      *serverView      `json:"server,omitempty"`
+	Fleet       *fleetView       `json:"fleet,omitempty"`
+	Fetchers    []fetcherView    `json:"fetchers"`
+	CRLFetchers []crlFetcherView `json:"crl_fetchers"`
 }
 
 type serverView struct {
@@ -52,7 +55,9 @@ type certView struct {
 	Subject      string     `json:"subject"`
 	Serial       string     `json:"serial"`
 	ResponderURL string     `json:"responder_url"`
-	Status       string     `json:"status"` // good, revoked, unknown, none
+	Source       string     `json:"source"`            // ocsp, crl, none
+	CRLURL       string     `json:"crl_url,omitempty"` // the CRL read, for source crl
+	Status       string     `json:"status"`            // good, revoked, unknown, none
 	Stapled      bool       `json:"stapled"`
 	ThisUpdate   *time.Time `json:"this_update"`
 	NextUpdate   *time.Time `json:"next_update"`
@@ -78,6 +83,14 @@ func (h *handler) page() *page {
 			fv.Certificates = append(fv.Certificates, cert(c, p.Now))
 		}
 		p.Fetchers = append(p.Fetchers, fv)
+	}
+	p.CRLFetchers = []crlFetcherView{}
+	for _, f := range h.opts.CRLFetchers {
+		cv := crlFetcherView{CRLs: []crlView{}}
+		for _, c := range f.CRLs() {
+			cv.CRLs = append(cv.CRLs, crlStatus(c))
+		}
+		p.CRLFetchers = append(p.CRLFetchers, cv)
 	}
 	return p
 }
@@ -109,16 +122,27 @@ var statusNames = map[int]string{ocsp.Good: "good", ocsp.Revoked: "revoked", ocs
 func cert(c ocspfetch.CertificateStatus, now time.Time) certView {
 	v := certView{
 		Names: c.Names, Subject: c.Subject, Serial: c.Serial, ResponderURL: c.ResponderURL,
-		Status: "none", Stapled: c.Stapled, Failures: c.Failures, MustStaple: c.MustStaple,
+		Source: c.Source, Status: "none", Stapled: c.Stapled, Failures: c.Failures, MustStaple: c.MustStaple,
 	}
 	if v.Names == nil {
 		v.Names = []string{}
+	}
+	if v.Source == "" {
+		v.Source = "none"
 	}
 	if s := c.Staple; s != nil {
 		v.Status = statusNames[s.Status]
 		v.ThisUpdate, v.NextUpdate, v.ServeUntil = timePtr(s.ThisUpdate), timePtr(s.NextUpdate), timePtr(s.ServeUntil)
 		age := now.Sub(s.ThisUpdate).Seconds()
 		v.Age = &age
+	}
+	if a := c.CRL; a != nil {
+		v.Status, v.CRLURL = statusNames[a.Status], a.URL
+		v.ThisUpdate, v.NextUpdate = timePtr(a.ThisUpdate), timePtr(a.NextUpdate)
+		if !a.ThisUpdate.IsZero() {
+			age := now.Sub(a.ThisUpdate).Seconds()
+			v.Age = &age
+		}
 	}
 	v.NextRefresh = timePtr(c.NextRefresh)
 	if c.LastError != nil {
@@ -159,5 +183,51 @@ func fleetStats(st fleet.Stats) *fleetView {
 		v.LastError = st.LastError.Error()
 	}
 	v.Sessions.Hits, v.Sessions.Misses, v.Sessions.WriteFailures = st.SessionHits, st.SessionMisses, st.SessionWriteFailures
+	return v
+}
+
+type crlFetcherView struct {
+	CRLs []crlView `json:"crls"`
+}
+
+// crlView is one CRL source of a crlfetch Fetcher.
+type crlView struct {
+	Source     string     `json:"source"` // the URL or file
+	Explicit   bool       `json:"explicit"`
+	Issuer     string     `json:"issuer"`
+	State      string     `json:"state"`  // held, expired, none
+	Number     *string    `json:"number"` // decimal: CRL numbers run to 20 octets
+	ThisUpdate *time.Time `json:"this_update"`
+	NextUpdate *time.Time `json:"next_update"`
+	Entries    int        `json:"entries"`
+	Size       int        `json:"size"`
+	Origin     string     `json:"origin,omitempty"` // network, store, file
+	Since      *time.Time `json:"since"`
+	LastFetch  *time.Time `json:"last_fetch"`
+	NextFetch  *time.Time `json:"next_fetch"`
+	LastError  string     `json:"last_error,omitempty"`
+	Failures   int        `json:"failures"`
+}
+
+func crlStatus(c crlfetch.CRLStatus) crlView {
+	v := crlView{
+		Source: c.Source, Explicit: c.Explicit, Issuer: c.Issuer, State: "none",
+		LastFetch: timePtr(c.LastFetch), NextFetch: timePtr(c.NextFetch), Failures: c.Failures,
+	}
+	if c.Held {
+		v.State = "held"
+		if c.Expired {
+			v.State = "expired"
+		}
+		if c.Number != nil {
+			n := c.Number.String()
+			v.Number = &n
+		}
+		v.ThisUpdate, v.NextUpdate, v.Since = timePtr(c.ThisUpdate), timePtr(c.NextUpdate), timePtr(c.Since)
+		v.Entries, v.Size, v.Origin = c.Entries, c.Size, c.Origin
+	}
+	if c.LastError != nil {
+		v.LastError = c.LastError.Error()
+	}
 	return v
 }

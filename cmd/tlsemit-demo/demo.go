@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/crlfetch"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/statuspage"
@@ -47,13 +48,23 @@ type demo struct {
 	srv     *tlsserver.Server
 	events  chan ocspfetch.Event // every ocspfetch event, for the tour to wait on
 	status  string               // the status page's URL in serve mode
+
+	// Revocation by CRL: the CA's CRL host, the crlfetch Fetcher that
+	// checks client certificates, two client certificates (one revoked),
+	// and a served certificate with no OCSP responder (revoked).
+	crlHost        *crlHost
+	clientCRL      *crlfetch.Fetcher
+	goodClient     *testpki.Leaf
+	revokedClient  *testpki.Leaf
+	crlOnly        *testpki.Leaf
+	clientErrCodes chan string // the codes of 'tlsClientError'
 }
 
 func run(ctx context.Context, cfg config, tr *tracer) error {
 	if cfg.validity <= 0 {
 		cfg.validity = 6 * time.Second
 	}
-	d := &demo{cfg: cfg, tr: tr, events: make(chan ocspfetch.Event, 64)}
+	d := &demo{cfg: cfg, tr: tr, events: make(chan ocspfetch.Event, 64), clientErrCodes: make(chan string, 16)}
 	dir, err := os.MkdirTemp("", "tlsemit-demo-")
 	if err != nil {
 		return err
@@ -67,11 +78,16 @@ func run(ctx context.Context, cfg config, tr *tracer) error {
 		return err
 	}
 	defer stopResponder()
+	if err := d.startCRLs(); err != nil {
+		return err
+	}
+	defer d.crlHost.stop()
 
-	tr.step("2. a tlsserver.Server with ocspfetch wired in: srv.OnOCSPRequest(fetcher.OCSPRequest)")
+	tr.step("2. a tlsserver.Server with ocspfetch wired in: srv.OnOCSPRequest(fetcher.OCSPRequest); client certificates checked by crlfetch: Config.VerifyConnection = crls.VerifyConnection")
 	if err := d.startServer(ctx); err != nil {
 		return err
 	}
+	defer d.clientCRL.Close()
 	defer d.fetcher.Close()
 	defer d.srv.Close()
 
@@ -121,6 +137,31 @@ func (d *demo) startPKIAndResponder() (stop func(), err error) {
 	return func() { hs.Close() }, nil
 }
 
+// startCRLs starts the CA's CRL host and issues the certificates whose
+// revocation it publishes: two client certificates, one revoked, and a
+// server certificate for crl-only.localhost that names no OCSP responder,
+// only the CRL, as Let's Encrypt's have since 2025, revoked too.
+func (d *demo) startCRLs() error {
+	h, err := startCRLHost(d.tr)
+	if err != nil {
+		return err
+	}
+	d.crlHost = h
+	client := func(name string) *testpki.Leaf {
+		return d.ca.Issue(testpki.Exit, testpki.LeafOptions{CommonName: name, DNSNames: []string{name},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, CRLDistributionPoints: []string{h.url}})
+	}
+	d.goodClient, d.revokedClient = client("good client"), client("revoked client")
+	d.crlOnly = d.ca.Issue(testpki.Exit, testpki.LeafOptions{DNSNames: []string{crlOnlyName}, CRLDistributionPoints: []string{h.url}})
+	d.tr.log("demo", "client certificates %q (serial %s) and %q (serial %s); a certificate for %s (serial %s) with no OCSP responder, only a CRL distribution point",
+		"good client", d.goodClient.SerialHex(), "revoked client", d.revokedClient.SerialHex(), crlOnlyName, d.crlOnly.SerialHex())
+	h.publish(d.ca, d.revokedClient.Cert.SerialNumber, d.crlOnly.Cert.SerialNumber)
+	return nil
+}
+
+// crlOnlyName is the name of the served certificate without a responder.
+const crlOnlyName = "crl-only.localhost"
+
 func (d *demo) startServer(ctx context.Context) error {
 	tr := d.tr
 	f, err := ocspfetch.New(ocspfetch.Options{
@@ -129,6 +170,12 @@ func (d *demo) startServer(ctx context.Context) error {
 		MinRefreshInterval: time.Second,
 		OnEvent: func(ev ocspfetch.Event) { // prints everything; without a Logger, nothing else does
 			line := fmt.Sprintf("%s for serial %s", ev.Kind, ev.Serial)
+			switch {
+			case ev.Source == "crl" && ev.Kind == ocspfetch.EventNoResponder:
+				line += " (its revocation comes from its CRL)"
+			case ev.Source == "crl":
+				line += " (from its CRL)"
+			}
 			if !ev.ThisUpdate.IsZero() {
 				line += fmt.Sprintf(" (thisUpdate %s, nextUpdate %s)", clock(ev.ThisUpdate), clock(ev.NextUpdate))
 			}
@@ -147,8 +194,28 @@ func (d *demo) startServer(ctx context.Context) error {
 	}
 	d.fetcher = f
 
+	// Client certificates, when a client sends one, checked against the
+	// CRL of the CA that issued them, as Node's tls.createServer({ca,
+	// crl, requestCert}) does, the CRL fetched from their distribution
+	// point and kept fresh.
+	crls, err := crlfetch.New(crlfetch.Options{OnEvent: func(ev crlfetch.Event) {
+		switch {
+		case ev.Kind == crlfetch.EventFetched:
+			tr.log("crlfetch", "fetched %s: number %v, %d revoked, nextUpdate %s", ev.Source, ev.Number, ev.Entries, clock(ev.NextUpdate))
+		case ev.Err != nil:
+			tr.log("crlfetch", "%s (%s): %v", ev.Kind, ev.Code, ev.Err)
+		}
+	}})
+	if err != nil {
+		f.Close()
+		return err
+	}
+	d.clientCRL = crls
+
 	srv, err := tlsserver.New(tlsserver.Options{
 		Certificates:     []tls.Certificate{d.leaf.TLSCertificate(true)},
+		CA:               []*x509.Certificate{d.ca.Cert}, // Node's ca: the roots of client certificates
+		Config:           &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, VerifyConnection: crls.VerifyConnection},
 		HandshakeTimeout: 10 * time.Second,
 		// Served on the established connections, as Node's
 		// https.createServer(options, handler).
@@ -158,9 +225,13 @@ func (d *demo) startServer(ctx context.Context) error {
 	})
 	if err != nil {
 		f.Close()
+		crls.Close()
 		return err
 	}
 	d.srv = srv
+	if err := srv.AddContext(crlOnlyName, tlsserver.SecureContext{Certificates: []tls.Certificate{d.crlOnly.TLSCertificate(true)}}); err != nil {
+		return err
+	}
 
 	srv.OnListening(func() { tr.log("server", "'listening' on %s", srv.Addr()) })
 	srv.OnClose(func() { tr.log("server", "'close'") })
@@ -168,6 +239,10 @@ func (d *demo) startServer(ctx context.Context) error {
 	srv.OnConnection(func(c net.Conn) { tr.log("server", "'connection' from %s", c.RemoteAddr()) })
 	srv.OnTLSClientError(func(err error, c net.Conn) {
 		tr.log("server", "'tlsClientError' %v (code %s)", err, tlsserver.Code(err))
+		select {
+		case d.clientErrCodes <- tlsserver.Code(err):
+		default:
+		}
 	})
 	var keylogLines sync.Map // remote address → *atomic.Int32
 	srv.OnKeylog(func(line []byte, c net.Conn) {
@@ -234,7 +309,14 @@ func describe(der []byte) string {
 	return fmt.Sprintf("%q (sha256 %s…)", c.Subject.CommonName, hex.EncodeToString(sum[:4]))
 }
 
-func clock(t time.Time) string { return t.Local().Format("15:04:05") }
+// clock is t's time of day, and its date when that is not today.
+func clock(t time.Time) string {
+	t = t.Local()
+	if y, m, d := t.Date(); y != time.Now().Year() || m != time.Now().Month() || d != time.Now().Day() {
+		return t.Format("Jan 2 15:04:05")
+	}
+	return t.Format("15:04:05")
+}
 
 // tour runs the clients and checks each outcome; an unexpected one is an
 // error, so the demo cannot go on looking fine while broken.
@@ -265,25 +347,20 @@ func (d *demo) tour(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.crlTour(ctx); err != nil {
+		return err
+	}
 	if d.cfg.serveAddr != "" {
 		return nil // keep the certificate good for the reader's own clients
 	}
 
-	tr.step("7. revoke the certificate at the responder; ocspfetch's background refresh notices")
+	tr.step("9. revoke the certificate at the responder; ocspfetch's background refresh notices")
 	d.resp.revoke(d.leaf.Cert.SerialNumber)
 	tr.log("responder", "serial %s is now revoked", d.leaf.SerialHex())
-	deadline := time.After(2*d.cfg.validity + 5*time.Second)
-	for revoked := false; !revoked; {
-		select {
-		case ev := <-d.events:
-			revoked = ev.Kind == ocspfetch.EventRevoked
-		case <-deadline:
-			return errors.New("ocspfetch did not see the revocation in time")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := d.waitRevoked(ctx, d.leaf, 2*d.cfg.validity+5*time.Second); err != nil {
+		return err
 	}
-	tr.step("8. the next handshake: no staple, since ocspfetch does not staple a revoked answer by default")
+	tr.step("10. the next handshake: no staple, since ocspfetch does not staple a revoked answer by default")
 	out = d.goClient("go client #3", nil)
 	if out.err != nil {
 		return fmt.Errorf("go client #3: %v", out.err)
@@ -292,6 +369,63 @@ func (d *demo) tour(ctx context.Context) error {
 		return errors.New("a revoked answer was stapled")
 	}
 	return nil
+}
+
+// crlTour shows revocation by CRL: client certificates checked by
+// crlfetch, and a served certificate without a responder whose revocation
+// ocspfetch learns from its CRL.
+func (d *demo) crlTour(ctx context.Context) error {
+	tr := d.tr
+	tr.step("7. client certificates, checked against the CA's CRL by crlfetch's VerifyConnection: a good client is served, a revoked one refused with CERT_REVOKED")
+	good, bad := d.goodClient.TLSCertificate(true), d.revokedClient.TLSCertificate(true)
+	if out := d.goClientWith("client with a good certificate", "localhost", nil, &good); out.err != nil {
+		return fmt.Errorf("the good client: %v", out.err)
+	}
+	if out := d.goClientWith("client with a revoked certificate", "localhost", nil, &bad); out.err == nil {
+		return errors.New("the revoked client was served")
+	}
+	select {
+	case code := <-d.clientErrCodes:
+		if code != "CERT_REVOKED" {
+			return fmt.Errorf("the revoked client was refused with %s, want CERT_REVOKED", code)
+		}
+	case <-time.After(5 * time.Second):
+		return errors.New("no 'tlsClientError' for the revoked client")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	tr.log("demo", "'tlsClientError' said CERT_REVOKED, the reason Node's rejectUnauthorized server loses (ECONNRESET)")
+
+	tr.step("8. a served certificate without OCSP, as Let's Encrypt's are since 2025: nothing to staple; ocspfetch learns from its CRL that it is revoked")
+	out := d.goClientWith("client of "+crlOnlyName, crlOnlyName, nil, nil)
+	if out.err != nil {
+		return fmt.Errorf("client of %s: %v", crlOnlyName, out.err)
+	}
+	if out.raw != nil {
+		return fmt.Errorf("%s was stapled", crlOnlyName)
+	}
+	if err := d.waitRevoked(ctx, d.crlOnly, 5*time.Second); err != nil {
+		return err
+	}
+	tr.log("demo", "the status page shows %s Revoked, from its CRL", crlOnlyName)
+	return nil
+}
+
+// waitRevoked waits for ocspfetch to report leaf revoked.
+func (d *demo) waitRevoked(ctx context.Context, leaf *testpki.Leaf, within time.Duration) error {
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-d.events:
+			if ev.Kind == ocspfetch.EventRevoked && ev.Serial == leaf.Serial() {
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("ocspfetch did not see serial %s revoked in time", leaf.SerialHex())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // outcome is what a client saw.
@@ -319,9 +453,18 @@ func (d *demo) expect(o outcome, status int) error {
 }
 
 func (d *demo) goClient(name string, sessions tls.ClientSessionCache) outcome {
+	return d.goClientWith(name, "localhost", sessions, nil)
+}
+
+// goClientWith is goClient for serverName, with a client certificate
+// when cert is not nil.
+func (d *demo) goClientWith(name, serverName string, sessions tls.ClientSessionCache, cert *tls.Certificate) outcome {
 	pool := x509.NewCertPool()
 	pool.AddCert(d.ca.Cert)
-	cfg := &tls.Config{ServerName: "localhost", RootCAs: pool, ClientSessionCache: sessions}
+	cfg := &tls.Config{ServerName: serverName, RootCAs: pool, ClientSessionCache: sessions}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", d.srv.Addr().String(), cfg)
 	if err != nil {
 		d.tr.log("client", "%s: handshake failed: %v", name, err)
@@ -334,13 +477,18 @@ func (d *demo) goClient(name string, sessions tls.ClientSessionCache) outcome {
 	d.report(name, tls.VersionName(st.Version), st.DidResume, st.OCSPResponse, &o)
 	// One HTTP request over the connection (Options.HTTP serves it),
 	// and reading the answer also takes in the session ticket.
-	if _, err := fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", serverName); err != nil {
 		o.err = err
+		d.tr.log("client", "%s: refused: %v", name, err)
 		return o
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
+		// In TLS 1.3 the client's handshake ends before the server has
+		// checked the client's certificate: a refusal comes as an alert
+		// on the first read.
 		o.err = err
+		d.tr.log("client", "%s: refused: %v", name, err)
 		return o
 	}
 	body, _ := io.ReadAll(resp.Body)
@@ -393,7 +541,8 @@ func (d *demo) startStatusPage() (stop func(), err error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/debug/tlsemit/", statuspage.Handler(d.srv, d.fetcher))
+	mux.Handle("/debug/tlsemit/", statuspage.New(statuspage.Options{Server: d.srv, Fetchers: []*ocspfetch.Fetcher{d.fetcher},
+		CRLFetchers: []*crlfetch.Fetcher{d.clientCRL}}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	d.status = "http://" + ln.Addr().String() + "/debug/tlsemit/"
@@ -408,5 +557,5 @@ func (d *demo) printServeHelp() {
 	fmt.Fprintf(d.tr.w, "  curl --cert-status --cacert %s --resolve localhost:%d:%s https://localhost:%d/\n",
 		d.caPath, addr.Port, addr.IP, addr.Port)
 	fmt.Fprintln(d.tr.w, "  (curl prints \"hello from tlsemit\" only after it has checked the staple)")
-	fmt.Fprintf(d.tr.w, "status page (staples, handshakes, client errors; JSON with Accept: application/json): %s\n", d.status)
+	fmt.Fprintf(d.tr.w, "status page (staples, CRLs, handshakes, client errors; JSON with Accept: application/json): %s\n", d.status)
 }

@@ -1,7 +1,8 @@
 // Command tlsemit-demo shows tlsemit end to end on one machine, with
-// nothing to configure: a throwaway PKI, a local OCSP responder, a
-// tlsserver.Server with ocspfetch stapling for it, and clients that check
-// what they were stapled. Every server event is printed as it happens.
+// nothing to configure: a throwaway PKI, a local OCSP responder and CRL
+// host, a tlsserver.Server with ocspfetch stapling for it and crlfetch
+// checking client certificates, and clients that check what they were
+// stapled. Every server event is printed as it happens.
 //
 //	go run ./cmd/tlsemit-demo              # the scripted tour, then exit
 //	go run ./cmd/tlsemit-demo -serve 127.0.0.1:8443   # keep serving until Ctrl-C
@@ -11,9 +12,13 @@
 //
 // The tour: a cold handshake (ocspfetch asks the responder), a warm one
 // (the staple comes from memory), a resumed one (no 'OCSPRequest' at all),
-// Node's tls.connect when node is installed, then the certificate is
-// revoked at the responder, ocspfetch's background refresh sees it, and
-// the next handshake goes on without a staple.
+// Node's tls.connect when node is installed; two clients with client
+// certificates, the revoked one refused with CERT_REVOKED (crlfetch's
+// VerifyConnection on the server's Config); a served certificate with no
+// OCSP responder, only a CRL distribution point, whose revocation
+// ocspfetch learns from its CRL (the status page shows it); then the
+// certificate is revoked at the responder, ocspfetch's background refresh
+// sees it, and the next handshake goes on without a staple.
 package main
 
 import (

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -35,6 +36,7 @@ func TestDemoBinary(t *testing.T) {
 	trace := string(out)
 	// The steps, in order, with what each must show.
 	want := []string{
+		`crl host\s+publishing "tlsemit demo CA"'s CRL \(number 1, 2 revoked\)`,
 		`'listening' on 127\.0\.0\.1:\d+`,
 		`'OCSPRequest' cert "localhost" .*issuer "tlsemit demo CA"`,
 		`responder\s+answered good`,
@@ -42,14 +44,28 @@ func TestDemoBinary(t *testing.T) {
 		`go client #2: TLS 1\.3, staple verified: good`,
 		`'resumeSession' id [0-9a-f]+…, found true`,
 		`'secureConnection' TLS 1\.3, resumed true`,
-		`responder\s+serial [0-9A-F]+ is now revoked`,
-		`ocspfetch\s+revoked for serial`,
-		`go client #3: TLS 1\.3, no staple`,
-		`== done: every step behaved as expected`,
 	}
 	if _, err := exec.LookPath("node"); err == nil || requireNode {
-		want = append(want[:7:7], append([]string{`node tls\.connect \(authorized true\): TLSv1\.3, staple verified: good`}, want[7:]...)...)
+		want = append(want, `node tls\.connect \(authorized true\): TLSv1\.3, staple verified: good`)
 	}
+	want = append(want,
+		// A revoked client certificate refused with CERT_REVOKED.
+		`== 7\. client certificates, checked against the CA's CRL by crlfetch's VerifyConnection`,
+		`crlfetch\s+fetched http://127\.0\.0\.1:\d+/ca\.crl: number 1, 2 revoked`,
+		`client with a good certificate: HTTP 200 OK "hello from tlsemit"`,
+		`server\s+'tlsClientError' crl: certificate revoked: CN=revoked client, serial [0-9A-F]+ \(depth 0\) \(code CERT_REVOKED\)`,
+		`demo\s+'tlsClientError' said CERT_REVOKED`,
+		// A served certificate's revocation learned from its CRL.
+		`== 8\. a served certificate without OCSP`,
+		`'OCSPRequest' cert "crl-only\.localhost"`,
+		`ocspfetch\s+revoked for serial ([0-9A-F]+) \(from its CRL\).*certificate revoked: listed in its CRL http://127\.0\.0\.1:\d+/ca\.crl`,
+		`demo\s+the status page shows crl-only\.localhost Revoked, from its CRL`,
+		// OCSP revocation seen by a refresh.
+		`responder\s+serial [0-9A-F]+ is now revoked`,
+		`ocspfetch\s+revoked for serial [0-9A-F]+ \(thisUpdate`,
+		`go client #3: TLS 1\.3, no staple`,
+		`== done: every step behaved as expected`,
+	)
 	pos := 0
 	for _, w := range want {
 		loc := regexp.MustCompile(w).FindStringIndex(trace[pos:])
@@ -65,6 +81,16 @@ func TestDemoBinary(t *testing.T) {
 	}
 	if strings.Contains(trace, "\x1b[") {
 		t.Error("colour codes written to a pipe")
+	}
+	// The revoked client learns it from the alert (in TLS 1.3, on its
+	// first read), and nothing for crl-only.localhost was stapled.
+	for _, w := range []string{
+		`client with a revoked certificate: refused: remote error: tls: bad certificate`,
+		`client of crl-only\.localhost: TLS 1\.3, no staple`,
+	} {
+		if !regexp.MustCompile(w).MatchString(trace) {
+			t.Errorf("demo trace lacks %q:\n%s", w, trace)
+		}
 	}
 }
 
@@ -122,6 +148,35 @@ func TestServeModeLinesWork(t *testing.T) {
 	got, err = exec.Command("curl", "-sS", "--max-time", "10", "-H", "Accept: application/json", m[1]).CombinedOutput()
 	if err != nil || !regexp.MustCompile(`"status": "good",\s+"stapled": true`).Match(got) || !strings.Contains(string(got), `"localhost"`) {
 		t.Errorf("status page %s => %v:\n%s", m[1], err, got)
+	}
+	// And crl-only.localhost revoked, learned from its CRL, which the
+	// CRL table shows with its two entries.
+	var page struct {
+		Fetchers []struct {
+			Certificates []struct {
+				Names          []string
+				Source, Status string
+				Stapled        bool
+			}
+		}
+		CRLFetchers []struct {
+			CRLs []struct {
+				Source, State string
+				Entries       int
+			}
+		} `json:"crl_fetchers"`
+	}
+	if err := json.Unmarshal(got, &page); err != nil || len(page.Fetchers) != 1 || len(page.CRLFetchers) != 1 {
+		t.Fatalf("status page JSON: %v\n%s", err, got)
+	}
+	found := false
+	for _, c := range page.Fetchers[0].Certificates {
+		if c.Names[0] == "crl-only.localhost" {
+			found = c.Source == "crl" && c.Status == "revoked" && !c.Stapled
+		}
+	}
+	if crls := page.CRLFetchers[0].CRLs; !found || len(crls) != 1 || crls[0].State != "held" || crls[0].Entries != 2 || !strings.HasSuffix(crls[0].Source, "/ca.crl") {
+		t.Errorf("status page: crl-only.localhost not revoked from its CRL, or the CRL not shown:\n%s", got)
 	}
 	cancel()
 	select {

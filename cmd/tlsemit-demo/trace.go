@@ -31,6 +31,8 @@ var colours = map[string]string{
 	"server":    "\x1b[36m", // cyan
 	"ocspfetch": "\x1b[35m", // magenta
 	"responder": "\x1b[33m", // yellow
+	"crlfetch":  "\x1b[34m", // blue
+	"crl host":  "\x1b[33m", // yellow
 	"client":    "\x1b[32m", // green
 	"demo":      "\x1b[1m",  // bold
 	"redis":     "\x1b[31m", // red
