@@ -51,13 +51,16 @@ func (s *Server) startHTTPLocked() {
 	go func() {
 		err := hs.Serve(l)
 		l.Close() // if it stopped on its own: nobody accepts any more
+		// Close and Shutdown end it with http.ErrServerClosed, or, when our
+		// Listener closes first, net.ErrClosed. Anything else is reported,
+		// before 'close'.
+		if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.emitError(err)
+		}
 		s.mu.Lock()
 		s.serving--
 		s.notifyLocked()
 		s.mu.Unlock()
-		if !errors.Is(err, http.ErrServerClosed) {
-			s.emitError(err)
-		}
 		s.checkDrained()
 	}()
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
@@ -145,5 +147,52 @@ func TestHTTPOptionServeConnAndClose(t *testing.T) {
 	}
 	if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("Listen after Close: %v", err)
+	}
+}
+
+// Close and Shutdown end Options.HTTP's serving quietly: its Serve
+// returning because the server closed is no 'error', and nothing is
+// emitted after 'close' (make demo's trace once ended with an 'error'
+// after 'close').
+func TestHTTPOptionEndsQuietly(t *testing.T) {
+	p := newTSPKI(t)
+	for _, end := range []string{"Close", "Shutdown"} {
+		for i := range 10 {
+			before := goleak.IgnoreCurrent()
+			srv, err := tlsserver.New(tlsserver.Options{
+				Certificates: []tls.Certificate{p.leaf.TLSCertificate(true)},
+				HTTP:         &http.Server{Handler: protoHandler},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec recorder
+			srv.OnError(func(err error) { rec.add("error " + err.Error()) })
+			srv.OnClose(func() { rec.add("close") })
+			if err := srv.Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			tr := &http.Transport{TLSClientConfig: tsClientConfig(p, 0), ForceAttemptHTTP2: true}
+			resp, err := (&http.Client{Transport: tr}).Get("https://" + srv.Addr().String() + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			tr.CloseIdleConnections()
+			if end == "Close" {
+				srv.Close()
+			} else if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// Every goroutine of the server has ended: whatever it was to
+			// emit has been emitted.
+			if err := goleak.Find(before); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.get(); len(got) != 1 || got[0] != "close" {
+				t.Fatalf("%s #%d: events %q, want only 'close'", end, i, got)
+			}
+		}
 	}
 }

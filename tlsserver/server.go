@@ -263,6 +263,7 @@ func (s *Server) Listen(ctx context.Context, network, address string) error {
 		if err != nil && !errors.Is(err, ErrClosed) && !stopped.Load() {
 			s.emitError(err)
 		}
+		s.stopServing(l)
 	}()
 	return nil
 }
@@ -277,7 +278,9 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		return err
 	}
-	return s.acceptLoop(l)
+	err := s.acceptLoop(l)
+	s.stopServing(l)
+	return err
 }
 
 func (s *Server) register(l net.Listener) error {
@@ -292,15 +295,10 @@ func (s *Server) register(l net.Listener) error {
 	return nil
 }
 
+// acceptLoop accepts on l until it fails or the server stops accepting.
+// The caller reports its error, then calls stopServing: 'close' comes
+// after the report.
 func (s *Server) acceptLoop(l net.Listener) error {
-	defer func() {
-		l.Close()
-		s.mu.Lock()
-		s.forgetListenerLocked(l)
-		s.serving--
-		s.mu.Unlock()
-		s.checkDrained()
-	}()
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
@@ -323,6 +321,16 @@ func (s *Server) acceptLoop(l net.Listener) error {
 		delay = 0
 		s.start(c, true)
 	}
+}
+
+// stopServing ends what register began for l.
+func (s *Server) stopServing(l net.Listener) {
+	l.Close()
+	s.mu.Lock()
+	s.forgetListenerLocked(l)
+	s.serving--
+	s.mu.Unlock()
+	s.checkDrained()
 }
 
 func (s *Server) forgetListenerLocked(l net.Listener) {
