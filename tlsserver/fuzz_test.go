@@ -192,14 +192,7 @@ func FuzzServeConn(f *testing.F) {
 		if n != 1 || twice.Load() != 0 {
 			t.Fatalf("'tlsClientError' emitted %d times for this connection (%d repeats so far)", n, twice.Load())
 		}
-		// A connection is forgotten once its 'tlsClientError' listeners have
-		// returned (it counts until its last event): at once, but after the
-		// listener that told us.
-		for end := time.Now().Add(10 * time.Second); srv.Connections() != 0; runtime.Gosched() {
-			if time.Now().After(end) {
-				t.Fatalf("%d connections still tracked after the connection ended", srv.Connections())
-			}
-		}
+		untracked(t, srv, "the connection ended")
 		if len(data) > 0 && crc32.ChecksumIEEE(data)%32 != 0 {
 			return
 		}
@@ -221,8 +214,18 @@ func FuzzServeConn(f *testing.F) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no 'secureConnection' for the normal client")
 		}
-		if n := srv.Connections(); n != 0 {
-			t.Fatalf("%d connections still tracked after the normal client's ended", n)
-		}
+		untracked(t, srv, "the normal client's ended")
 	})
+}
+
+// untracked waits for the server to forget its one connection. A
+// connection counts until its last event's listeners have returned, so it
+// is forgotten at once, but after the listener that told the test.
+func untracked(t *testing.T, srv *tlsserver.Server, after string) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); srv.Connections() != 0; runtime.Gosched() {
+		if time.Now().After(end) {
+			t.Fatalf("%d connections still tracked after %s", srv.Connections(), after)
+		}
+	}
 }
