@@ -117,7 +117,7 @@ func newMetrics(p metric.MeterProvider, f *Fetcher) *metrics {
 		m.byOutcome[o] = newAttrs(keyFetchOutcome.String(o))
 	}
 	for _, r := range reasons {
-		m.byReason[r.name] = newAttrs(telemetry.ErrorType.String(r.name))
+		m.byReason[r.Name] = newAttrs(telemetry.ErrorType.String(r.Name))
 	}
 	for i, c := range codes {
 		m.refused[i] = newAttrs(keyCheckOutcome.String("refused"), telemetry.ErrorType.String(c))

@@ -32,19 +32,6 @@ const (
 	statusNoStaple = "none"
 )
 
-// reasonNames are the sentinels as error.type spells them.
-var reasonNames = map[error]string{
-	ErrClosed: "closed", ErrNoResponder: "no_responder", ErrNoIssuer: "no_issuer",
-	ErrBadCertificate: "bad_certificate", ErrRefusedAddress: "refused_address",
-	ErrUnsupportedScheme: "unsupported_scheme", ErrTooManyRedirects: "too_many_redirects",
-	ErrHTTPStatus: "http_status", ErrResponseTooLarge: "response_too_large", ErrMalformed: "malformed",
-	ErrResponderStatus: "responder_status", ErrWrongCertificate: "wrong_certificate",
-	ErrBadSignature: "bad_signature", ErrBadSigner: "bad_signer", ErrNotYetValid: "not_yet_valid",
-	ErrExpired: "expired", ErrRevoked: "revoked", ErrUnknownStatus: "unknown_status",
-	ErrOlderResponse: "older_response", ErrCRLUnavailable: "crl_unavailable", ErrBudgetExceeded: "budget_exceeded", ErrCacheMiss: "cache_miss",
-	ErrLocked: "locked", ErrStore: "store", ErrPanic: "panic", ErrUnreachable: "unreachable",
-}
-
 // attrs is one attribute set in the shapes Add, Record and Observe take.
 type attrs struct {
 	add     []metric.AddOption
@@ -91,10 +78,10 @@ func newMetrics(p metric.MeterProvider, f *Fetcher) *metrics {
 			ocsp.Revoked: newAttrs(keyStatus.String(statusRevoked)),
 			ocsp.Unknown: newAttrs(keyStatus.String(statusUnknown)),
 		},
-		byReason: make(map[error]attrs, len(reasonNames)),
+		byReason: make(map[error]attrs, len(reasons)),
 	}
-	for err, name := range reasonNames {
-		m.byReason[err] = newAttrs(telemetry.ErrorType.String(name))
+	for _, r := range reasons {
+		m.byReason[r.Err] = newAttrs(telemetry.ErrorType.String(r.Name))
 	}
 	for i, s := range []string{statusGood, statusRevoked, statusNoStaple} {
 		m.answerAttrs[i] = newAttrs(keyStatus.String(s))
