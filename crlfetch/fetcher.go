@@ -426,7 +426,7 @@ func (f *Fetcher) Close() error {
 	}
 	f.mu.Unlock()
 	f.cancel()
-	f.met.stop()
+	f.met.reg.Unregister()
 	done := make(chan struct{})
 	go func() {
 		f.loops.Wait()

@@ -497,7 +497,7 @@ func (f *Fetcher) Close() error {
 	f.lifeMu.Unlock()
 	f.cancel()
 	close(f.done)
-	f.met.stop()
+	f.met.reg.Unregister()
 	<-f.loopDone
 	crlClosed := make(chan error, 1)
 	go func() { crlClosed <- f.closeCRL() }() // bounded as waitIdle is, alongside it
