@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/backoff"
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
 )
@@ -461,7 +461,7 @@ func (f *Fetcher) refreshAt(c *crl.CRL, now time.Time) time.Time {
 			d = min(d, c.NextUpdate.Sub(now)/2)
 		}
 	}
-	d += jitter(d / 20)
+	d += backoff.Jitter(d / 20)
 	floor := time.Second
 	if left := c.NextUpdate.Sub(now); !c.NextUpdate.IsZero() && left < 2*floor {
 		floor = max(left/2, time.Millisecond)
@@ -469,25 +469,10 @@ func (f *Fetcher) refreshAt(c *crl.CRL, now time.Time) time.Time {
 	return now.Add(max(d, floor))
 }
 
-// jitter returns a uniform duration in [-d, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(2*d)+1)) - d
-}
-
 // retryDelay is the delay before retry n (1 for the first after a
-// failure): MinRetryDelay doubled n-1 times, capped at MaxRetryDelay,
-// drawn from its upper half.
+// failure), between MinRetryDelay and MaxRetryDelay.
 func (f *Fetcher) retryDelay(n int) time.Duration {
-	d := f.opts.MaxRetryDelay
-	if n-1 < 62 {
-		if x := f.opts.MinRetryDelay << (n - 1); x > 0 && x < d {
-			d = x
-		}
-	}
-	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.Retry(n, f.opts.MinRetryDelay, f.opts.MaxRetryDelay)
 }
 
 // failed records a failed attempt: reported, and retried with backoff,
