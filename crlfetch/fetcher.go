@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Fetcher checks verified certificate chains against the CRLs of their
@@ -37,6 +39,7 @@ type Fetcher struct {
 
 	stats counters
 	met   *metrics
+	guard userhook.Guard // for OnEvent, the Logger and the Store
 }
 
 // view is what a check reads: immutable, replaced whenever a source comes
@@ -79,6 +82,9 @@ func New(opts Options) (*Fetcher, error) {
 		get: httpfetch.New(httpfetch.Options{Client: opts.HTTPClient, RefuseInternal: opts.RefuseInternalAddresses,
 			MaxSize: opts.MaxSize, MaxRedirects: MaxRedirects}),
 	}
+	f.guard = userhook.Guard{Name: "crlfetch", Logger: opts.Logger, Panics: &f.stats.panics,
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{fs.ErrNotExist},
+		Begin: func() { f.calls.Add(1) }, End: f.calls.Done}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.view.Store(&view{})
 	var files []*source

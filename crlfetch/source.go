@@ -18,6 +18,7 @@ import (
 	"github.com/tlsemit/tlsemit/internal/backoff"
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // source is one CRL: a URL (a distribution point, or a Source) or a file,
@@ -263,7 +264,7 @@ func (f *Fetcher) fetchURL(s *source) {
 // fromStore installs the Store's CRL for s, verified again; one that is
 // refused is reported and deleted.
 func (f *Fetcher) fromStore(s *source) {
-	der, err := storeCall(f, f.ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, s.key) })
+	der, err := userhook.StoreCall(&f.guard, f.ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, s.key) })
 	if errors.Is(err, fs.ErrNotExist) || f.ctx.Err() != nil {
 		return
 	}
@@ -280,7 +281,7 @@ func (f *Fetcher) fromStore(s *source) {
 	if err != nil {
 		f.emit(Event{Kind: EventStoreError, Source: s.key, Err: err})
 		if !errors.Is(err, ErrStore) && !errors.Is(err, ErrPanic) {
-			_, derr := storeCall(f, context.Background(), "Delete", func(ctx context.Context) (struct{}, error) {
+			_, derr := userhook.StoreCall(&f.guard, context.Background(), "Delete", func(ctx context.Context) (struct{}, error) {
 				return struct{}{}, f.opts.Store.Delete(ctx, s.key)
 			})
 			if derr != nil {
@@ -404,7 +405,7 @@ func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (
 	var save func()
 	if origin == "network" && f.opts.Store != nil {
 		save = func() {
-			_, err := storeCall(f, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
+			_, err := userhook.StoreCall(&f.guard, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
 				return struct{}{}, f.opts.Store.Store(ctx, s.key, der)
 			})
 			if err != nil {

@@ -1,7 +1,6 @@
 package ocspfetch
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,7 +187,7 @@ func (f *Fetcher) emit(e *entry, ev Event) {
 		ev.At = f.now()
 	}
 	if log := f.opts.Logger; log != nil {
-		f.contain("Logger", func() {
+		f.guard.Contain("Logger", func() {
 			args := []any{"kind", ev.Kind.String(), "serial", ev.Serial, "subject", ev.Subject}
 			if ev.Err != nil {
 				args = append(args, "err", ev.Err.Error())
@@ -204,22 +203,8 @@ func (f *Fetcher) emit(e *entry, ev Event) {
 		})
 	}
 	if f.opts.OnEvent != nil {
-		f.contain("OnEvent", func() { f.opts.OnEvent(ev) })
+		f.guard.Contain("OnEvent", func() { f.opts.OnEvent(ev) })
 	}
-}
-
-// contain runs user code, recovering and counting its panic, which it
-// reports to the Logger unless the Logger is what panicked.
-func (f *Fetcher) contain(what string, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			f.stats.panics.Add(1)
-			if log := f.opts.Logger; log != nil && what != "Logger" {
-				f.contain("Logger", func() { log.Error("ocspfetch: "+what+" panicked", "panic", fmt.Sprint(v)) })
-			}
-		}
-	}()
-	fn()
 }
 
 func (f *Fetcher) mustStapleMissing(e *entry, err error) {

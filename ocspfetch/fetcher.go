@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tlsemit/tlsemit/crlfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Fetcher obtains, verifies, caches and refreshes OCSP staples for the
@@ -43,6 +44,7 @@ type Fetcher struct {
 
 	stats counters
 	met   *metrics
+	guard userhook.Guard // for OnEvent, the Logger and the Store
 
 	crlMu  sync.Mutex
 	ownCRL *crlfetch.Fetcher // made on first use when Options.CRL is nil
@@ -152,6 +154,9 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 	}
 	close(f.loopDone) // no loop: New starts one
 	f.stats.byReason = make(map[error]int64)
+	f.guard = userhook.Guard{Name: "ocspfetch", Logger: opts.Logger, Panics: &f.stats.panics,
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked},
+		Begin: func() { f.track(true) }, End: func() { f.untrack(true) }}
 	if opts.HTTPClient == nil {
 		f.client, f.ownClient = defaultClient(opts.RefuseInternalAddresses), true
 		f.client.CheckRedirect = f.checkRedirect

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Store keeps DER OCSP responses by key. Keys are CertID strings such as
@@ -224,4 +226,18 @@ func (s *dirStore) Delete(_ context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// storeDo is userhook.StoreCall for a Store call that returns only an
+// error, which it reports for e.
+func (f *Fetcher) storeDo(ctx context.Context, e *entry, op string, call func(context.Context) error) {
+	_, err := userhook.StoreCall(&f.guard, ctx, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, call(ctx) })
+	f.storeError(e, err)
+}
+
+// storeError reports a failed Store call.
+func (f *Fetcher) storeError(e *entry, err error) {
+	if err != nil {
+		f.emit(e, Event{Kind: EventStoreError, Err: err})
+	}
 }
