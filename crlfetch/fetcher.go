@@ -79,7 +79,7 @@ func New(opts Options) (*Fetcher, error) {
 		opts:    opts,
 		policy:  crl.Policy{Skew: opts.ClockSkew, Grace: opts.Grace, LeafOnly: opts.LeafOnly},
 		sources: map[string]*source{},
-		get: httpfetch.New(httpfetch.Options{Client: opts.HTTPClient, RefuseInternal: opts.RefuseInternalAddresses,
+		get: httpfetch.New(opts.HTTPClient, httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses,
 			MaxSize: opts.MaxSize, MaxRedirects: MaxRedirects}),
 	}
 	f.guard = userhook.Guard{Name: "crlfetch", Logger: opts.Logger, Panics: &f.stats.panics,

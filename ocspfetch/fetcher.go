@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tlsemit/tlsemit/crlfetch"
+	"github.com/tlsemit/tlsemit/internal/httpfetch"
 	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
@@ -23,6 +24,7 @@ import (
 // servers and goroutines, and Close it when done.
 type Fetcher struct {
 	opts      Options
+	rules     httpfetch.Rules // of every request: address, scheme, redirects, size
 	client    *http.Client
 	ownClient bool // client is the Fetcher's own: Close closes its idle connections
 
@@ -157,19 +159,10 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 	f.guard = userhook.Guard{Name: "ocspfetch", Logger: opts.Logger, Panics: &f.stats.panics,
 		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked},
 		Begin: func() { f.track(true) }, End: func() { f.untrack(true) }}
-	if opts.HTTPClient == nil {
-		f.client, f.ownClient = defaultClient(opts.RefuseInternalAddresses), true
-		f.client.CheckRedirect = f.checkRedirect
-	} else {
-		c := *opts.HTTPClient
-		theirs := c.CheckRedirect
-		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if err := f.checkRedirect(req, via); err != nil || theirs == nil {
-				return err
-			}
-			return theirs(req, via)
-		}
-		f.client = &c
+	f.rules = httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses, MaxRedirects: MaxRedirects, MaxSize: opts.MaxResponseSize,
+		ErrRefused: ErrRefusedAddress, ErrScheme: ErrUnsupportedScheme, ErrRedirects: ErrTooManyRedirects, ErrTooLarge: ErrResponseTooLarge}
+	if f.client, f.ownClient = f.rules.Client(opts.HTTPClient); f.ownClient {
+		f.client.Timeout = 15 * time.Second
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.met = newMetrics(opts.MeterProvider, f)
