@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/closewait"
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
 	"github.com/tlsemit/tlsemit/internal/userhook"
@@ -34,8 +35,8 @@ type Fetcher struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	closed atomic.Bool
-	loops  sync.WaitGroup // one per source
-	calls  sync.WaitGroup // Store calls running (abandoned ones included)
+	loops  closewait.Group // one per source
+	calls  closewait.Group // Store calls running (abandoned ones included)
 
 	stats counters
 	met   *metrics
@@ -84,7 +85,7 @@ func New(opts Options) (*Fetcher, error) {
 	}
 	f.guard = userhook.Guard{Name: "crlfetch", Logger: opts.Logger, Panics: &f.stats.panics,
 		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{fs.ErrNotExist},
-		Begin: func() { f.calls.Add(1) }, End: f.calls.Done}
+		Begin: func() { f.calls.Add() }, End: f.calls.Done}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.view.Store(&view{})
 	var files []*source
@@ -402,8 +403,7 @@ func (f *Fetcher) rebuild() {
 
 // start runs s's loop; f.mu is held.
 func (f *Fetcher) start(s *source) {
-	f.loops.Add(1)
-	go f.run(s)
+	f.loops.Go(func() { f.run(s) })
 }
 
 // remove forgets s, an idle distribution point.
@@ -433,19 +433,10 @@ func (f *Fetcher) Close() error {
 	f.mu.Unlock()
 	f.cancel()
 	f.met.reg.Unregister()
-	done := make(chan struct{})
-	go func() {
-		f.loops.Wait()
-		f.calls.Wait()
-		close(done)
-	}()
 	wait := max(f.opts.StoreTimeout, time.Second)
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	deadline := time.Now().Add(wait)
 	var err error
-	select {
-	case <-done:
-	case <-t.C:
+	if f.loops.Wait(deadline)+f.calls.Wait(deadline) > 0 {
 		err = newErr(ErrStore, fmt.Sprintf("Close: Store calls or user code still running after %v, abandoned", wait), nil)
 	}
 	f.get.Close()

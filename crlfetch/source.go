@@ -150,7 +150,6 @@ const maxSleep = time.Minute
 // run is s's goroutine: it fetches (or polls) when due, reports the held
 // CRL's expiry, and forgets an idle distribution point.
 func (f *Fetcher) run(s *source) {
-	defer f.loops.Done()
 	t := time.NewTimer(maxSleep)
 	defer t.Stop()
 	for f.ctx.Err() == nil {

@@ -75,7 +75,7 @@ func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (detach f
 	} else {
 		r.give(srv)
 	}
-	if fresh && !f.goTracked(r.loop) {
+	if fresh && !f.goroutines.Go(r.loop) {
 		r.remove(srv)
 		return nil, ErrClosed
 	}

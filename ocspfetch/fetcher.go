@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tlsemit/tlsemit/crlfetch"
+	"github.com/tlsemit/tlsemit/internal/closewait"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
 	"github.com/tlsemit/tlsemit/internal/userhook"
 )
@@ -38,11 +39,10 @@ type Fetcher struct {
 	wake     chan struct{}
 	loopDone chan struct{}
 
-	// lifeMu orders Close against the goroutines that run user code
-	// (fetches and Store calls), which it counts.
-	lifeMu         sync.Mutex
-	fetches, calls int
-	idle           chan struct{} // closed when both counts reach zero, while Close waits
+	// The goroutines that run user code, which Close waits for: fetches
+	// (none started once Close begins) and Store calls (also those that
+	// save what a fetch ending got).
+	fetches, calls closewait.Group
 
 	stats counters
 	met   *metrics
@@ -158,7 +158,7 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 	f.stats.byReason = make(map[error]int64)
 	f.guard = userhook.Guard{Name: "ocspfetch", Logger: opts.Logger, Panics: &f.stats.panics,
 		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked},
-		Begin: func() { f.track(true) }, End: func() { f.untrack(true) }}
+		Begin: func() { f.calls.Add() }, End: f.calls.Done}
 	f.rules = httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses, MaxRedirects: MaxRedirects, MaxSize: opts.MaxResponseSize,
 		ErrRefused: ErrRefusedAddress, ErrScheme: ErrUnsupportedScheme, ErrRedirects: ErrTooManyRedirects, ErrTooLarge: ErrResponseTooLarge}
 	if f.client, f.ownClient = f.rules.Client(opts.HTTPClient); f.ownClient {
@@ -486,13 +486,11 @@ func (f *Fetcher) offerIssuer(e *entry, issuerDER []byte) {
 // says so with an error wrapping ErrStore (ErrUnreachable for a fetch).
 // Close is idempotent.
 func (f *Fetcher) Close() error {
-	f.lifeMu.Lock()
 	if f.closed.Swap(true) {
-		f.lifeMu.Unlock()
 		<-f.loopDone
 		return nil
 	}
-	f.lifeMu.Unlock()
+	f.fetches.Close()
 	f.cancel()
 	close(f.done)
 	f.met.reg.Unregister()
@@ -509,58 +507,10 @@ func (f *Fetcher) Close() error {
 	return err
 }
 
-// track counts a goroutine about to run user code: a fetch, or, with store
-// set, a Store call. It refuses a new fetch once the Fetcher is closed, not
-// a Store call of a fetch that is finishing (saving what it got).
-func (f *Fetcher) track(store bool) bool {
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	switch {
-	case store:
-		f.calls++
-	case f.closed.Load():
-		return false
-	default:
-		f.fetches++
-	}
-	return true
-}
-
-func (f *Fetcher) untrack(store bool) {
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	if store {
-		f.calls--
-	} else {
-		f.fetches--
-	}
-	if f.fetches == 0 && f.calls == 0 && f.idle != nil {
-		close(f.idle)
-		f.idle = nil
-	}
-}
-
-// waitIdle waits at most d for the tracked goroutines to end.
+// waitIdle waits at most d for the fetches and Store calls to end.
 func (f *Fetcher) waitIdle(d time.Duration) error {
-	f.lifeMu.Lock()
-	if f.fetches == 0 && f.calls == 0 {
-		f.lifeMu.Unlock()
-		return nil
-	}
-	idle := make(chan struct{})
-	f.idle = idle
-	f.lifeMu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return nil
-	case <-t.C:
-	}
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	fetches, calls := f.fetches, f.calls
-	f.idle = nil
+	deadline := time.Now().Add(d)
+	fetches, calls := f.fetches.Wait(deadline), f.calls.Wait(deadline)
 	switch {
 	case calls > 0:
 		return newErr(ErrStore, fmt.Sprintf("Close: %d Store calls still running after %v, abandoned", calls, d), nil)

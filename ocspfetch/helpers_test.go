@@ -161,9 +161,5 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // settle waits until no fetch of f is in progress.
 func settle(t testing.TB, f *Fetcher) {
 	t.Helper()
-	testenv.WaitFor(t, func() bool {
-		f.lifeMu.Lock()
-		defer f.lifeMu.Unlock()
-		return f.fetches == 0
-	})
+	testenv.WaitFor(t, func() bool { return f.fetches.Running() == 0 })
 }

@@ -32,14 +32,13 @@ func (f *Fetcher) startFlight(e *entry, refresh bool) *flight {
 		return e.flight
 	}
 	fl := &flight{answered: make(chan struct{}), done: make(chan struct{})}
-	if !f.track(false) {
+	if !f.fetches.Go(func() { f.fly(e, fl, refresh) }) {
 		fl.err = ErrClosed
 		close(fl.answered)
 		close(fl.done)
 		return fl
 	}
-	e.flight = fl
-	go f.fly(e, fl, refresh)
+	e.flight = fl // fly clears it under e.mu, which is held here
 	return fl
 }
 
@@ -47,7 +46,6 @@ func (f *Fetcher) startFlight(e *entry, refresh bool) *flight {
 // client's transport, say) fails this fetch only. Waiters are released as
 // soon as the answer is installed; saving it to the Store comes after.
 func (f *Fetcher) fly(e *entry, fl *flight, refresh bool) {
-	defer f.untrack(false)
 	ctx, cancel := context.WithTimeout(f.ctx, fetchTimeout)
 	defer cancel()
 	var after func()
