@@ -58,37 +58,3 @@ func TestBuilder(t *testing.T) {
 		t.Errorf("attributes %v", p.Attributes)
 	}
 }
-
-// TestRegistration: a callback observes, with an AttrSet's attributes,
-// until Unregister, which may be called again (a second Close).
-func TestRegistration(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	b := telemetry.NewBuilder(mp, "pkg")
-	g := b.ObservableGauge("tlsemit.test.gauge", "s", "a gauge")
-	set := telemetry.NewAttrSet(telemetry.ErrorType.String("x"))
-	calls := 0
-	reg := b.Register(func(_ context.Context, o metric.Observer) error {
-		calls++
-		o.ObserveFloat64(g, 1, set.Observe)
-		return nil
-	}, g)
-	b.Done()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	p := rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Gauge[float64]).DataPoints[0]
-	if v, ok := p.Attributes.Value(telemetry.ErrorType); calls != 1 || !ok || v.AsString() != "x" {
-		t.Fatalf("calls %d, attributes %v", calls, p.Attributes)
-	}
-	reg.Unregister()
-	reg.Unregister()
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	if calls != 1 {
-		t.Fatalf("observed %d times after Unregister", calls-1)
-	}
-}
