@@ -36,7 +36,6 @@ type Fetcher struct {
 	cancel context.CancelFunc
 	closed atomic.Bool
 	loops  closewait.Group // one per source
-	calls  closewait.Group // Store calls running (abandoned ones included)
 
 	stats counters
 	met   *metrics
@@ -84,8 +83,7 @@ func New(opts Options) (*Fetcher, error) {
 			MaxSize: opts.MaxSize, MaxRedirects: MaxRedirects}),
 	}
 	f.guard = userhook.Guard{Name: "crlfetch", Logger: opts.Logger, Panics: &f.stats.panics,
-		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{fs.ErrNotExist},
-		Begin: func() { f.calls.Add() }, End: f.calls.Done}
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{fs.ErrNotExist}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.view.Store(&view{})
 	var files []*source
@@ -436,7 +434,7 @@ func (f *Fetcher) Close() error {
 	wait := max(f.opts.StoreTimeout, time.Second)
 	deadline := time.Now().Add(wait)
 	var err error
-	if f.loops.Wait(deadline)+f.calls.Wait(deadline) > 0 {
+	if f.loops.Wait(deadline)+f.guard.Calls.Wait(deadline) > 0 {
 		err = newErr(ErrStore, fmt.Sprintf("Close: Store calls or user code still running after %v, abandoned", wait), nil)
 	}
 	f.get.Close()

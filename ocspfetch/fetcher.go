@@ -39,10 +39,7 @@ type Fetcher struct {
 	wake     chan struct{}
 	loopDone chan struct{}
 
-	// The goroutines that run user code, which Close waits for: fetches
-	// (none started once Close begins) and Store calls (also those that
-	// save what a fetch ending got).
-	fetches, calls closewait.Group
+	fetches closewait.Group // the goroutines that run fetches; none starts once Close begins
 
 	stats counters
 	met   *metrics
@@ -157,8 +154,7 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 	close(f.loopDone) // no loop: New starts one
 	f.stats.byReason = make(map[error]int64)
 	f.guard = userhook.Guard{Name: "ocspfetch", Logger: opts.Logger, Panics: &f.stats.panics,
-		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked},
-		Begin: func() { f.calls.Add() }, End: f.calls.Done}
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked}}
 	f.rules = httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses, MaxRedirects: MaxRedirects, MaxSize: opts.MaxResponseSize,
 		ErrRefused: ErrRefusedAddress, ErrScheme: ErrUnsupportedScheme, ErrRedirects: ErrTooManyRedirects, ErrTooLarge: ErrResponseTooLarge}
 	if f.client, f.ownClient = f.rules.Client(opts.HTTPClient); f.ownClient {
@@ -510,7 +506,7 @@ func (f *Fetcher) Close() error {
 // waitIdle waits at most d for the fetches and Store calls to end.
 func (f *Fetcher) waitIdle(d time.Duration) error {
 	deadline := time.Now().Add(d)
-	fetches, calls := f.fetches.Wait(deadline), f.calls.Wait(deadline)
+	fetches, calls := f.fetches.Wait(deadline), f.guard.Calls.Wait(deadline)
 	switch {
 	case calls > 0:
 		return newErr(ErrStore, fmt.Sprintf("Close: %d Store calls still running after %v, abandoned", calls, d), nil)

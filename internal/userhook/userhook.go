@@ -13,11 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/closewait"
 	"github.com/tlsemit/tlsemit/internal/errwrap"
 )
 
 // Guard is one Fetcher's way of calling user code. Its fields are set
-// when the Fetcher is made and not changed afterwards.
+// when the Fetcher is made and not changed afterwards; Calls is counted.
 type Guard struct {
 	// Name is the package's, the prefix of what is logged ("crlfetch").
 	Name string
@@ -34,10 +35,9 @@ type Guard struct {
 	// than failures (nothing stored, a lock another holds): StoreCall
 	// returns them as they are.
 	Answers []error
-	// Begin and End, if set, are called as a Store call's goroutine
-	// starts and ends (also when it ends after StoreCall gave up on it),
-	// so that Close can wait for it.
-	Begin, End func()
+	// Calls counts the Store calls running, those StoreCall gave up on
+	// included, for Close to wait for.
+	Calls closewait.Group
 }
 
 // Contain runs fn, user code named what ("OnEvent", "Logger"),
@@ -71,13 +71,9 @@ func StoreCall[T any](g *Guard, ctx context.Context, op string, call func(contex
 		err error
 	}
 	done := make(chan result, 1)
-	if g.Begin != nil {
-		g.Begin()
-	}
+	g.Calls.Add() // never closed: a fetch that ends saves what it got
 	go func() {
-		if g.End != nil {
-			defer g.End()
-		}
+		defer g.Calls.Done()
 		defer func() {
 			if v := recover(); v != nil {
 				g.Panics.Add(1)
