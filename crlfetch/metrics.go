@@ -169,13 +169,7 @@ func (f *Fetcher) observe(_ context.Context, o metric.Observer) error {
 	}
 	s.mu.Unlock()
 	now := f.now()
-	f.mu.Lock()
-	srcs := make([]*source, 0, len(f.sources))
-	for _, src := range f.sources {
-		srcs = append(srcs, src)
-	}
-	f.mu.Unlock()
-	for _, src := range srcs {
+	for _, src := range f.sourceList() {
 		h := src.cur.Load()
 		if h == nil {
 			continue
