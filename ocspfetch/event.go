@@ -176,6 +176,15 @@ type counters struct {
 	lastErrAt time.Time
 }
 
+// recordFailure counts a failed fetch, by reason, as the latest.
+func (c *counters) recordFailure(err error, now time.Time) {
+	c.failures.Add(1)
+	c.mu.Lock()
+	c.byReason[classify(err)]++
+	c.lastErr, c.lastErrAt = err, now
+	c.mu.Unlock()
+}
+
 // emit fills in e's identity and delivers ev to the logger, if any, and
 // OnEvent, containing their panics.
 func (f *Fetcher) emit(e *entry, ev Event) {

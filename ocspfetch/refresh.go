@@ -361,13 +361,7 @@ func (f *Fetcher) failed(e *entry, err error) *state {
 		return f.crlFailed(e, err)
 	}
 	now := f.now()
-	reason := classify(err)
-	f.stats.failures.Add(1)
-	f.stats.mu.Lock()
-	f.stats.byReason[reason]++
-	f.stats.lastErr, f.stats.lastErrAt = err, now
-	f.stats.mu.Unlock()
-
+	f.stats.recordFailure(err, now)
 	e.mu.Lock()
 	e.failures++
 	e.retryAt = now.Add(f.retryDelay(e.failures))
