@@ -50,7 +50,7 @@ var (
 	ErrEncoding = errors.New("httpfetch: unsupported or broken content encoding")
 )
 
-// Getter gets bodies under the package's Rules. Its zero value is not
+// Getter gets bodies under Rules. Its zero value is not
 // usable: make one with New.
 type Getter struct {
 	rules  Rules
@@ -70,7 +70,7 @@ func New(client *http.Client, r Rules) *Getter {
 }
 
 // Close closes the idle connections of the Getter's own client (a client
-// given in Options stays its owner's).
+// given to New stays its owner's).
 func (g *Getter) Close() {
 	if g.own {
 		g.client.CloseIdleConnections()
