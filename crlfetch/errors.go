@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/tlsemit/tlsemit/internal/crl"
+	"github.com/tlsemit/tlsemit/internal/errwrap"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
 )
 
@@ -92,57 +93,23 @@ var (
 	ErrClosed = errors.New("crlfetch: fetcher closed")
 )
 
-// reasons lists the sentinels as error.type names them, in the order
-// classify tries them.
-var reasons = []struct {
-	err  error
-	name string
-}{
-	{ErrClosed, "closed"}, {ErrPanic, "panic"}, {ErrStore, "store"}, {ErrOlderCRL, "older_crl"},
-	{ErrRefusedAddress, "refused_address"}, {ErrUnsupportedScheme, "unsupported_scheme"},
-	{ErrTooManyRedirects, "too_many_redirects"}, {ErrHTTPStatus, "http_status"}, {ErrTooLarge, "too_large"},
-	{ErrMalformed, "malformed"}, {ErrUnsupported, "unsupported"},
-	{ErrNoIssuer, "no_issuer"}, {ErrSignature, "signature"}, {ErrExpired, "expired"},
-	{ErrNotYetValid, "not_yet_valid"}, {ErrUnreachable, "unreachable"},
-}
-
-// classify names the sentinel err wraps, "unreachable" for none (a
+// reasons are the sentinels as error.type names them, in the order
+// classify tries them; "unreachable" is for a failure that wraps none (a
 // failure nobody anticipated).
-func classify(err error) string {
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
-	}
-	return "unreachable"
+var reasons = errwrap.Reasons{
+	{Err: ErrClosed, Name: "closed"}, {Err: ErrPanic, Name: "panic"}, {Err: ErrStore, Name: "store"},
+	{Err: ErrOlderCRL, Name: "older_crl"}, {Err: ErrRefusedAddress, Name: "refused_address"},
+	{Err: ErrUnsupportedScheme, Name: "unsupported_scheme"},
+	{Err: ErrTooManyRedirects, Name: "too_many_redirects"}, {Err: ErrHTTPStatus, Name: "http_status"},
+	{Err: ErrTooLarge, Name: "too_large"}, {Err: ErrMalformed, Name: "malformed"},
+	{Err: ErrUnsupported, Name: "unsupported"}, {Err: ErrNoIssuer, Name: "no_issuer"},
+	{Err: ErrSignature, Name: "signature"}, {Err: ErrExpired, Name: "expired"},
+	{Err: ErrNotYetValid, Name: "not_yet_valid"}, {Err: ErrUnreachable, Name: "unreachable"},
 }
 
-// wrapErr attaches detail to a sentinel while keeping both visible to
-// errors.Is.
-type wrapErr struct {
-	sentinel error
-	detail   string
-	cause    error
-}
-
-func (e *wrapErr) Error() string {
-	s := e.sentinel.Error()
-	if e.detail != "" {
-		s += ": " + e.detail
-	}
-	if e.cause != nil {
-		s += ": " + e.cause.Error()
-	}
-	return s
-}
-
-func (e *wrapErr) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.sentinel}
-	}
-	return []error{e.sentinel, e.cause}
-}
+// classify names the sentinel err wraps.
+func classify(err error) string { return reasons.Of(err).Name }
 
 func newErr(sentinel error, detail string, cause error) error {
-	return &wrapErr{sentinel: sentinel, detail: detail, cause: cause}
+	return errwrap.New(sentinel, detail, cause)
 }

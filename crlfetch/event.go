@@ -1,7 +1,6 @@
 package crlfetch
 
 import (
-	"fmt"
 	"math/big"
 	"time"
 )
@@ -79,7 +78,7 @@ func (f *Fetcher) emit(ev Event) {
 		ev.At = f.now()
 	}
 	if log := f.opts.Logger; log != nil {
-		f.contain("Logger", func() {
+		f.guard.Contain("Logger", func() {
 			args := []any{"kind", ev.Kind.String()}
 			if ev.Source != "" {
 				args = append(args, "source", ev.Source)
@@ -104,20 +103,6 @@ func (f *Fetcher) emit(ev Event) {
 		})
 	}
 	if f.opts.OnEvent != nil {
-		f.contain("OnEvent", func() { f.opts.OnEvent(ev) })
+		f.guard.Contain("OnEvent", func() { f.opts.OnEvent(ev) })
 	}
-}
-
-// contain runs user code, recovering and counting its panic, which it
-// reports to the Logger unless the Logger is what panicked.
-func (f *Fetcher) contain(what string, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			f.stats.panics.Add(1)
-			if log := f.opts.Logger; log != nil && what != "Logger" {
-				f.contain("Logger", func() { log.Error("crlfetch: "+what+" panicked", "panic", fmt.Sprint(v)) })
-			}
-		}
-	}()
-	fn()
 }

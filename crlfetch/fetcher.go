@@ -6,13 +6,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/closewait"
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Fetcher checks verified certificate chains against the CRLs of their
@@ -32,11 +35,11 @@ type Fetcher struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	closed atomic.Bool
-	loops  sync.WaitGroup // one per source
-	calls  sync.WaitGroup // Store calls running (abandoned ones included)
+	loops  closewait.Group // one per source
 
 	stats counters
 	met   *metrics
+	guard userhook.Guard // for OnEvent, the Logger and the Store
 }
 
 // view is what a check reads: immutable, replaced whenever a source comes
@@ -76,9 +79,11 @@ func New(opts Options) (*Fetcher, error) {
 		opts:    opts,
 		policy:  crl.Policy{Skew: opts.ClockSkew, Grace: opts.Grace, LeafOnly: opts.LeafOnly},
 		sources: map[string]*source{},
-		get: httpfetch.New(httpfetch.Options{Client: opts.HTTPClient, RefuseInternal: opts.RefuseInternalAddresses,
+		get: httpfetch.New(opts.HTTPClient, httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses,
 			MaxSize: opts.MaxSize, MaxRedirects: MaxRedirects}),
 	}
+	f.guard = userhook.Guard{Name: "crlfetch", Logger: opts.Logger, Panics: &f.stats.panics,
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{fs.ErrNotExist}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.view.Store(&view{})
 	var files []*source
@@ -396,8 +401,7 @@ func (f *Fetcher) rebuild() {
 
 // start runs s's loop; f.mu is held.
 func (f *Fetcher) start(s *source) {
-	f.loops.Add(1)
-	go f.run(s)
+	f.loops.Go(func() { f.run(s) })
 }
 
 // remove forgets s, an idle distribution point.
@@ -426,20 +430,11 @@ func (f *Fetcher) Close() error {
 	}
 	f.mu.Unlock()
 	f.cancel()
-	f.met.stop()
-	done := make(chan struct{})
-	go func() {
-		f.loops.Wait()
-		f.calls.Wait()
-		close(done)
-	}()
+	f.met.reg.Unregister()
 	wait := max(f.opts.StoreTimeout, time.Second)
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	deadline := time.Now().Add(wait)
 	var err error
-	select {
-	case <-done:
-	case <-t.C:
+	if f.loops.Wait(deadline)+f.guard.Calls.Wait(deadline) > 0 {
 		err = newErr(ErrStore, fmt.Sprintf("Close: Store calls or user code still running after %v, abandoned", wait), nil)
 	}
 	f.get.Close()

@@ -7,147 +7,60 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"net"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tlsemit/tlsemit/internal/crltest"
+	"github.com/tlsemit/tlsemit/internal/testclock"
+	"github.com/tlsemit/tlsemit/internal/testevents"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeClock is an Options.Now that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is an Options.Now that moves only when told.
+func newClock() *testclock.Clock { return testclock.New() }
 
 // recorder collects events; tests wait on it for what they expect.
 type recorder struct {
-	mu     sync.Mutex
-	events []Event
-	added  chan struct{}
+	*testevents.Recorder[Event, EventKind]
 }
 
-func newRecorder() *recorder { return &recorder{added: make(chan struct{}, 1)} }
+func newRecorder() *recorder {
+	return &recorder{testevents.New(func(e Event) EventKind { return e.Kind })}
+}
 
-func (r *recorder) OnEvent(e Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	select {
-	case r.added <- struct{}{}:
-	default:
-	}
+func is(kind EventKind) func(Event) bool { return func(e Event) bool { return e.Kind == kind } }
+
+func about(kind EventKind, source string) func(Event) bool {
+	return func(e Event) bool { return e.Kind == kind && e.Source == source }
 }
 
 // count returns how many events of kind there are.
-func (r *recorder) count(kind EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
+func (r *recorder) count(kind EventKind) int { return r.Count(is(kind)) }
 
 // last returns the last event of kind.
-func (r *recorder) last(kind EventKind) (Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Kind == kind {
-			return r.events[i], true
-		}
-	}
-	return Event{}, false
-}
+func (r *recorder) last(kind EventKind) (Event, bool) { return r.Last(is(kind)) }
 
-// wait waits until there are n events of kind (a deadlock guard of 10 s,
-// not a timed assertion) and returns the last.
+// wait waits until there are n events of kind and returns the last.
 func (r *recorder) wait(t testing.TB, kind EventKind, n int) Event {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for r.count(kind) < n {
-		select {
-		case <-r.added:
-		case <-deadline:
-			t.Fatalf("no %d %v events within 10 s; have %v", n, kind, r.kinds())
-		}
-	}
-	e, _ := r.last(kind)
-	return e
-}
-
-// countFrom returns how many events of kind came about source.
-func (r *recorder) countFrom(kind EventKind, source string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind && e.Source == source {
-			n++
-		}
-	}
-	return n
+	return r.Wait(t, n, kind.String(), is(kind))
 }
 
 // lastFrom returns the last event of kind about source.
 func (r *recorder) lastFrom(kind EventKind, source string) (Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if e := r.events[i]; e.Kind == kind && e.Source == source {
-			return e, true
-		}
-	}
-	return Event{}, false
+	return r.Last(about(kind, source))
 }
 
 // waitFrom is wait for events about source.
 func (r *recorder) waitFrom(t testing.TB, kind EventKind, source string, n int) Event {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for r.countFrom(kind, source) < n {
-		select {
-		case <-r.added:
-		case <-deadline:
-			t.Fatalf("no %d %v events about %s within 10 s; have %v", n, kind, source, r.kinds())
-		}
-	}
-	e, _ := r.lastFrom(kind, source)
-	return e
+	return r.Wait(t, n, kind.String()+" about "+source, about(kind, source))
 }
 
-func (r *recorder) kinds() []EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var k []EventKind
-	for _, e := range r.events {
-		k = append(k, e.Kind)
-	}
-	return k
-}
+func (r *recorder) kinds() []EventKind { return r.Kinds() }
 
 // newFetcher is New with events recorded, closed when the test ends.
 func newFetcher(t testing.TB, o Options) (*Fetcher, *recorder) {

@@ -58,34 +58,21 @@ func (c *counters) recordFailure(err error, _ time.Time) {
 	c.mu.Unlock()
 }
 
-// attrs is one attribute set in the shapes Add, Record and Observe take.
-type attrs struct {
-	add     []metric.AddOption
-	record  []metric.RecordOption
-	observe metric.ObserveOption
-}
-
-func newAttrs(kv ...attribute.KeyValue) attrs {
-	a := telemetry.Attrs(kv...)
-	return attrs{add: []metric.AddOption{a}, record: []metric.RecordOption{a}, observe: a}
-}
-
 type metrics struct {
-	fetches    metric.Int64Counter
-	fetchDur   metric.Float64Histogram
-	failures   metric.Int64ObservableCounter
-	checks     metric.Int64ObservableCounter
-	age        metric.Float64ObservableGauge
-	timeLeft   metric.Float64ObservableGauge
-	entries    metric.Float64ObservableGauge
-	reg        metric.Registration
-	unregister sync.Once
+	fetches  metric.Int64Counter
+	fetchDur metric.Float64Histogram
+	failures metric.Int64ObservableCounter
+	checks   metric.Int64ObservableCounter
+	age      metric.Float64ObservableGauge
+	timeLeft metric.Float64ObservableGauge
+	entries  metric.Float64ObservableGauge
+	reg      *telemetry.Registration
 
-	byOutcome  map[string]attrs // new, unchanged, not_modified
-	byReason   map[string]attrs // error.type
-	passed     attrs
-	refused    [len(codes)]attrs
-	failedOpen [len(codes)]attrs
+	byOutcome  map[string]telemetry.AttrSet // new, unchanged, not_modified
+	byReason   map[string]telemetry.AttrSet // error.type
+	passed     telemetry.AttrSet
+	refused    [len(codes)]telemetry.AttrSet
+	failedOpen [len(codes)]telemetry.AttrSet
 
 	srcMu sync.Mutex
 	bySrc map[string]metric.ObserveOption
@@ -108,20 +95,20 @@ func newMetrics(p metric.MeterProvider, f *Fetcher) *metrics {
 			"Seconds until each CRL held reaches its nextUpdate (negative once past it), by tlsemit.crl.source."),
 		entries: b.ObservableGauge("tlsemit.crl.entries", "{entry}",
 			"Revoked certificates listed in each CRL held, by tlsemit.crl.source."),
-		byOutcome: map[string]attrs{},
-		byReason:  map[string]attrs{},
-		passed:    newAttrs(keyCheckOutcome.String("passed")),
+		byOutcome: map[string]telemetry.AttrSet{},
+		byReason:  map[string]telemetry.AttrSet{},
+		passed:    telemetry.NewAttrSet(keyCheckOutcome.String("passed")),
 		bySrc:     map[string]metric.ObserveOption{},
 	}
 	for _, o := range []string{"new", "unchanged", "not_modified"} {
-		m.byOutcome[o] = newAttrs(keyFetchOutcome.String(o))
+		m.byOutcome[o] = telemetry.NewAttrSet(keyFetchOutcome.String(o))
 	}
 	for _, r := range reasons {
-		m.byReason[r.name] = newAttrs(telemetry.ErrorType.String(r.name))
+		m.byReason[r.Name] = telemetry.NewAttrSet(telemetry.ErrorType.String(r.Name))
 	}
 	for i, c := range codes {
-		m.refused[i] = newAttrs(keyCheckOutcome.String("refused"), telemetry.ErrorType.String(c))
-		m.failedOpen[i] = newAttrs(keyCheckOutcome.String("failed_open"), telemetry.ErrorType.String(c))
+		m.refused[i] = telemetry.NewAttrSet(keyCheckOutcome.String("refused"), telemetry.ErrorType.String(c))
+		m.failedOpen[i] = telemetry.NewAttrSet(keyCheckOutcome.String("failed_open"), telemetry.ErrorType.String(c))
 	}
 	m.reg = b.Register(f.observe, m.failures, m.checks, m.age, m.timeLeft, m.entries)
 	b.Done()
@@ -138,11 +125,9 @@ func (m *metrics) fetch(took time.Duration, outcome string, err error) {
 		return
 	}
 	ctx := context.Background()
-	m.fetches.Add(ctx, 1, a.add...)
-	m.fetchDur.Record(ctx, took.Seconds(), a.record...)
+	m.fetches.Add(ctx, 1, a.Add...)
+	m.fetchDur.Record(ctx, took.Seconds(), a.Record...)
 }
-
-func (m *metrics) stop() { m.unregister.Do(func() { telemetry.Unregister(m.reg) }) }
 
 // source returns the attribute set of a source, made once.
 func (m *metrics) source(key string) metric.ObserveOption {
@@ -167,30 +152,24 @@ func (m *metrics) forget(key string) {
 // entries.
 func (f *Fetcher) observe(_ context.Context, o metric.Observer) error {
 	m, s := f.met, &f.stats
-	o.ObserveInt64(m.checks, s.passed.Load(), m.passed.observe)
+	o.ObserveInt64(m.checks, s.passed.Load(), m.passed.Observe)
 	for i := range codes {
 		if n := s.refused[i].Load(); n > 0 {
-			o.ObserveInt64(m.checks, n, m.refused[i].observe)
+			o.ObserveInt64(m.checks, n, m.refused[i].Observe)
 		}
 		if n := s.failedOpen[i].Load(); n > 0 {
-			o.ObserveInt64(m.checks, n, m.failedOpen[i].observe)
+			o.ObserveInt64(m.checks, n, m.failedOpen[i].Observe)
 		}
 	}
 	s.mu.Lock()
 	for reason, n := range s.byReason {
 		if a, ok := m.byReason[reason]; ok {
-			o.ObserveInt64(m.failures, n, a.observe)
+			o.ObserveInt64(m.failures, n, a.Observe)
 		}
 	}
 	s.mu.Unlock()
 	now := f.now()
-	f.mu.Lock()
-	srcs := make([]*source, 0, len(f.sources))
-	for _, src := range f.sources {
-		srcs = append(srcs, src)
-	}
-	f.mu.Unlock()
-	for _, src := range srcs {
+	for _, src := range f.sourceList() {
 		h := src.cur.Load()
 		if h == nil {
 			continue

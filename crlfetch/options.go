@@ -1,6 +1,7 @@
 package crlfetch
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"log/slog"
@@ -184,26 +185,19 @@ func (o *Options) setDefaults() error {
 	case o.MaxSize >= 1<<32:
 		return errors.New("crlfetch: MaxSize of 4 GiB or more")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&o.FirstWait, DefaultFirstWait)
-	def(&o.ClockSkew, DefaultClockSkew)
+	o.FirstWait = cmp.Or(o.FirstWait, DefaultFirstWait)
+	o.ClockSkew = cmp.Or(o.ClockSkew, DefaultClockSkew)
 	o.ClockSkew = max(o.ClockSkew, 0)
-	def(&o.FetchTimeout, DefaultFetchTimeout)
-	def(&o.MinRetryDelay, DefaultMinRetryDelay)
-	def(&o.MaxRetryDelay, max(DefaultMaxRetryDelay, o.MinRetryDelay))
-	def(&o.MaxRefreshInterval, DefaultMaxRefreshInterval)
-	def(&o.FilePollInterval, DefaultFilePollInterval)
-	def(&o.StoreTimeout, DefaultStoreTimeout)
+	o.FetchTimeout = cmp.Or(o.FetchTimeout, DefaultFetchTimeout)
+	o.MinRetryDelay = cmp.Or(o.MinRetryDelay, DefaultMinRetryDelay)
+	o.MaxRetryDelay = cmp.Or(o.MaxRetryDelay, max(DefaultMaxRetryDelay, o.MinRetryDelay))
+	o.MaxRefreshInterval = cmp.Or(o.MaxRefreshInterval, DefaultMaxRefreshInterval)
+	o.FilePollInterval = cmp.Or(o.FilePollInterval, DefaultFilePollInterval)
+	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
 	if o.MaxRetryDelay < o.MinRetryDelay {
 		return errors.New("crlfetch: MaxRetryDelay below MinRetryDelay")
 	}
-	if o.MaxSize == 0 {
-		o.MaxSize = DefaultMaxSize
-	}
+	o.MaxSize = cmp.Or(o.MaxSize, DefaultMaxSize)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tlsemit/tlsemit/internal/crl"
+	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -228,13 +229,13 @@ func TestQuietWithoutLogger(t *testing.T) {
 	var mu sync.Mutex
 	var def, own bytes.Buffer
 	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(lockedWriter{&def, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	slog.SetDefault(slog.New(slog.NewTextHandler(testenv.LockedWriter(&def, &mu), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)
 	m := newMTLS(t)
 	m.publish(t, testpki.CRLOptions{})
 	f, _ := newFetcher(t, Options{})
 	m.check(f, m.bad)
-	g, _ := newFetcher(t, Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&own, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	g, _ := newFetcher(t, Options{Logger: slog.New(slog.NewTextHandler(testenv.LockedWriter(&own, &mu), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	m.check(g, m.bad)
 	mu.Lock()
 	defer mu.Unlock()
@@ -246,15 +247,4 @@ func TestQuietWithoutLogger(t *testing.T) {
 			t.Errorf("the Logger has no %q:\n%s", want, own.String())
 		}
 	}
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

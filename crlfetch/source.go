@@ -9,15 +9,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/backoff"
 	"github.com/tlsemit/tlsemit/internal/crl"
 	"github.com/tlsemit/tlsemit/internal/httpfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // source is one CRL: a URL (a distribution point, or a Source) or a file,
@@ -149,7 +150,6 @@ const maxSleep = time.Minute
 // run is s's goroutine: it fetches (or polls) when due, reports the held
 // CRL's expiry, and forgets an idle distribution point.
 func (f *Fetcher) run(s *source) {
-	defer f.loops.Done()
 	t := time.NewTimer(maxSleep)
 	defer t.Stop()
 	for f.ctx.Err() == nil {
@@ -263,7 +263,7 @@ func (f *Fetcher) fetchURL(s *source) {
 // fromStore installs the Store's CRL for s, verified again; one that is
 // refused is reported and deleted.
 func (f *Fetcher) fromStore(s *source) {
-	der, err := storeCall(f, f.ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, s.key) })
+	der, err := userhook.StoreCall(&f.guard, f.ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, s.key) })
 	if errors.Is(err, fs.ErrNotExist) || f.ctx.Err() != nil {
 		return
 	}
@@ -280,7 +280,7 @@ func (f *Fetcher) fromStore(s *source) {
 	if err != nil {
 		f.emit(Event{Kind: EventStoreError, Source: s.key, Err: err})
 		if !errors.Is(err, ErrStore) && !errors.Is(err, ErrPanic) {
-			_, derr := storeCall(f, context.Background(), "Delete", func(ctx context.Context) (struct{}, error) {
+			_, derr := userhook.StoreCall(&f.guard, context.Background(), "Delete", func(ctx context.Context) (struct{}, error) {
 				return struct{}{}, f.opts.Store.Delete(ctx, s.key)
 			})
 			if derr != nil {
@@ -404,7 +404,7 @@ func (f *Fetcher) accept(s *source, body []byte, origin, etag, lastMod string) (
 	var save func()
 	if origin == "network" && f.opts.Store != nil {
 		save = func() {
-			_, err := storeCall(f, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
+			_, err := userhook.StoreCall(&f.guard, context.Background(), "Store", func(ctx context.Context) (struct{}, error) {
 				return struct{}{}, f.opts.Store.Store(ctx, s.key, der)
 			})
 			if err != nil {
@@ -461,7 +461,7 @@ func (f *Fetcher) refreshAt(c *crl.CRL, now time.Time) time.Time {
 			d = min(d, c.NextUpdate.Sub(now)/2)
 		}
 	}
-	d += jitter(d / 20)
+	d += backoff.Jitter(d / 20)
 	floor := time.Second
 	if left := c.NextUpdate.Sub(now); !c.NextUpdate.IsZero() && left < 2*floor {
 		floor = max(left/2, time.Millisecond)
@@ -469,25 +469,10 @@ func (f *Fetcher) refreshAt(c *crl.CRL, now time.Time) time.Time {
 	return now.Add(max(d, floor))
 }
 
-// jitter returns a uniform duration in [-d, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(2*d)+1)) - d
-}
-
 // retryDelay is the delay before retry n (1 for the first after a
-// failure): MinRetryDelay doubled n-1 times, capped at MaxRetryDelay,
-// drawn from its upper half.
+// failure), between MinRetryDelay and MaxRetryDelay.
 func (f *Fetcher) retryDelay(n int) time.Duration {
-	d := f.opts.MaxRetryDelay
-	if n-1 < 62 {
-		if x := f.opts.MinRetryDelay << (n - 1); x > 0 && x < d {
-			d = x
-		}
-	}
-	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.Retry(n, f.opts.MinRetryDelay, f.opts.MaxRetryDelay)
 }
 
 // failed records a failed attempt: reported, and retried with backoff,

@@ -2,6 +2,7 @@ package crlfetch
 
 import (
 	"cmp"
+	"maps"
 	"math/big"
 	"slices"
 	"time"
@@ -53,12 +54,7 @@ type CRLStatus struct {
 // network.
 func (f *Fetcher) CRLs() []CRLStatus {
 	now := f.now()
-	f.mu.Lock()
-	srcs := make([]*source, 0, len(f.sources))
-	for _, s := range f.sources {
-		srcs = append(srcs, s)
-	}
-	f.mu.Unlock()
+	srcs := f.sourceList()
 	out := make([]CRLStatus, 0, len(srcs))
 	for _, s := range srcs {
 		st := CRLStatus{Source: s.key, Explicit: s.explicit}
@@ -83,4 +79,11 @@ func (f *Fetcher) CRLs() []CRLStatus {
 	}
 	slices.SortFunc(out, func(a, b CRLStatus) int { return cmp.Compare(a.Source, b.Source) })
 	return out
+}
+
+// sourceList returns the Fetcher's sources.
+func (f *Fetcher) sourceList() []*source {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Values(f.sources))
 }

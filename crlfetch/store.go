@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/tlsemit/tlsemit/internal/storefile"
 )
 
 // Store keeps the last verified CRL of each URL, by key (the URL), so
@@ -53,101 +53,24 @@ func NewDirStore(dir string) (Store, error) {
 
 type dirStore struct{ dir string }
 
-func (s *dirStore) path(key string) string {
+// name is key's file name.
+func (s *dirStore) name(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return filepath.Join(s.dir, hex.EncodeToString(sum[:])+".crl")
+	return hex.EncodeToString(sum[:]) + ".crl"
 }
 
+func (s *dirStore) path(key string) string { return filepath.Join(s.dir, s.name(key)) }
+
 func (s *dirStore) Load(_ context.Context, key string) ([]byte, error) {
-	p := s.path(key)
-	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err // fs.ErrNotExist when missing
+	b, err := storefile.Read(s.path(key), maxStoreFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("crlfetch: dir store: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-		return nil, err
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("crlfetch: dir store: %s is not a regular file (%v)", p, fi.Mode().Type())
-	case fi.Size() > maxStoreFile:
-		return nil, fmt.Errorf("crlfetch: dir store: %s has %d bytes", p, fi.Size())
-	}
-	b := make([]byte, 0, fi.Size())
-	n, err := io.ReadFull(f, b[:fi.Size()])
-	if err != nil {
-		return nil, fmt.Errorf("crlfetch: dir store: reading %s: %w", p, err)
-	}
-	return b[:n], nil
+	return b, err
 }
 
 func (s *dirStore) Store(_ context.Context, key string, der []byte) error {
-	p := s.path(key)
-	f, err := os.CreateTemp(s.dir, ".tmp-*.crl") // 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(der)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, p)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
+	return storefile.Write(s.dir, s.name(key), der)
 }
 
-func (s *dirStore) Delete(_ context.Context, key string) error {
-	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// storeCall runs call (a Store method) on a goroutine of its own, with a
-// context that ends after StoreTimeout or with ctx, and returns its result
-// or, as soon as that context ends, an error wrapping ErrStore. A call that
-// does not return is abandoned (its goroutine ends when the Store
-// returns). A panic is recovered as ErrPanic. fs.ErrNotExist passes
-// through; other errors are wrapped in ErrStore.
-func storeCall[T any](f *Fetcher, ctx context.Context, op string, call func(context.Context) (T, error)) (T, error) {
-	var zero T
-	ctx, cancel := context.WithTimeout(ctx, f.opts.StoreTimeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	f.calls.Add(1)
-	go func() {
-		defer f.calls.Done()
-		defer func() {
-			if v := recover(); v != nil {
-				f.stats.panics.Add(1)
-				done <- result{err: newErr(ErrPanic, "Store "+op+": "+fmt.Sprint(v), nil)}
-			}
-		}()
-		v, err := call(ctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		switch {
-		case r.err == nil, errors.Is(r.err, fs.ErrNotExist), errors.Is(r.err, ErrPanic):
-			return r.v, r.err
-		}
-		return zero, newErr(ErrStore, op, r.err)
-	case <-ctx.Done():
-		return zero, newErr(ErrStore, fmt.Sprintf("%s did not return within %v", op, f.opts.StoreTimeout), ctx.Err())
-	}
-}
+func (s *dirStore) Delete(_ context.Context, key string) error { return storefile.Remove(s.path(key)) }

@@ -188,7 +188,9 @@ func TestStoreContained(t *testing.T) {
 				t.Fatalf("Close with a hanging Store call: %v", err)
 			}
 			close(s.release) // let the abandoned calls end before goleak looks
-			f.calls.Wait()
+			if n := f.guard.Calls.Wait(time.Now().Add(10 * time.Second)); n != 0 {
+				t.Fatalf("%d Store calls still running once released", n)
+			}
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tlsemit/tlsemit/internal/closewait"
 )
 
 // Defaults for the zero values of Options.
@@ -96,9 +98,9 @@ type Fleet struct {
 	detaches map[uint64]func() // Sessions registrations, undone by Close
 	nextReg  uint64
 	rot      *rotator
-	running  int           // goroutines the fleet started, still running
-	idle     chan struct{} // closed when running reaches 0, while Close waits
 	done     chan struct{}
+
+	goroutines closewait.Group // the fleet's own: probers, rotation, detached calls
 }
 
 // New returns a Fleet for opts. It fails without a Redis client, with a
@@ -190,6 +192,7 @@ func (f *Fleet) Close() error {
 		return nil
 	}
 	f.closed = true
+	f.goroutines.Close()
 	f.cancel()
 	close(f.done)
 	detaches := make([]func(), 0, len(f.detaches))
@@ -205,55 +208,10 @@ func (f *Fleet) Close() error {
 
 // waitIdle waits at most d for the goroutines the fleet started.
 func (f *Fleet) waitIdle(d time.Duration) error {
-	f.mu.Lock()
-	if f.running == 0 {
-		f.mu.Unlock()
-		return nil
+	if n := f.goroutines.Wait(time.Now().Add(d)); n > 0 {
+		return fmt.Errorf("fleet: Close: %d Redis calls still running after %v (a client that ignores context deadlines), abandoned", n, d)
 	}
-	idle := make(chan struct{})
-	f.idle = idle
-	f.mu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return nil
-	case <-t.C:
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.idle = nil
-	if f.running == 0 {
-		return nil
-	}
-	return fmt.Errorf("fleet: Close: %d Redis calls still running after %v (a client that ignores context deadlines), abandoned", f.running, d)
-}
-
-// goTracked runs fn in a goroutine that Close waits for, unless the fleet
-// is closed.
-func (f *Fleet) goTracked(fn func()) bool {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return false
-	}
-	f.running++
-	f.mu.Unlock()
-	go func() {
-		defer f.untrack()
-		fn()
-	}()
-	return true
-}
-
-func (f *Fleet) untrack() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.running--
-	if f.running == 0 && f.idle != nil {
-		close(f.idle)
-		f.idle = nil
-	}
+	return nil
 }
 
 // errOpTimeout is the cause of a call's end at the fleet's own deadline.
@@ -294,7 +252,7 @@ func detached[T any](f *Fleet, ctx context.Context, fn func(context.Context) (T,
 	}
 	var zero T
 	res := make(chan result, 1)
-	if !f.goTracked(func() {
+	if !f.goroutines.Go(func() {
 		v, err := fn(ctx)
 		res <- result{v, err}
 	}) {
@@ -370,7 +328,7 @@ func (f *Fleet) failed(h *health, op string, err error) {
 	if !h.failing.Swap(true) {
 		f.log.Warn("fleet: Redis unavailable; "+h.name+" degrade until it answers", "op", op, "err", err)
 	}
-	if h.probe && !h.probing.Swap(true) && !f.goTracked(func() { f.prober(h) }) {
+	if h.probe && !h.probing.Swap(true) && !f.goroutines.Go(func() { f.prober(h) }) {
 		h.probing.Store(false)
 	}
 }

@@ -28,13 +28,8 @@ type metrics struct {
 	rotations metric.Int64Counter
 	adopted   metric.Int64Counter
 
-	sets sync.Map // "feature|op|error" → *opAttrs, each built once
+	sets sync.Map // "feature|op|error" → *telemetry.AttrSet, each built once
 	none []metric.AddOption
-}
-
-type opAttrs struct {
-	record []metric.RecordOption
-	add    []metric.AddOption
 }
 
 func newMetrics(p metric.MeterProvider) *metrics {
@@ -55,18 +50,18 @@ func newMetrics(p metric.MeterProvider) *metrics {
 }
 
 // attrs returns the attribute options of one operation's outcome.
-func (m *metrics) attrs(feature, op, errType string) *opAttrs {
+func (m *metrics) attrs(feature, op, errType string) *telemetry.AttrSet {
 	key := feature + "|" + op + "|" + errType
 	if a, ok := m.sets.Load(key); ok {
-		return a.(*opAttrs)
+		return a.(*telemetry.AttrSet)
 	}
 	kv := []attribute.KeyValue{attrFeature.String(feature), attrOp.String(op)}
 	if errType != "" {
 		kv = append(kv, telemetry.ErrorType.String(errType))
 	}
-	opt := telemetry.Attrs(kv...)
-	a, _ := m.sets.LoadOrStore(key, &opAttrs{record: []metric.RecordOption{opt}, add: []metric.AddOption{opt}})
-	return a.(*opAttrs)
+	set := telemetry.NewAttrSet(kv...)
+	a, _ := m.sets.LoadOrStore(key, &set)
+	return a.(*telemetry.AttrSet)
 }
 
 // operation records one Redis operation of feature that took d and ended
@@ -84,10 +79,10 @@ func (m *metrics) operation(feature, op string, d time.Duration, err error, kind
 	a := m.attrs(feature, op, errType)
 	ctx := context.Background()
 	if m.ops.Enabled(ctx) {
-		m.ops.Record(ctx, d.Seconds(), a.record...)
+		m.ops.Record(ctx, d.Seconds(), a.Record...)
 	}
 	if kind == outcomeOutage {
-		m.errs.Add(ctx, 1, a.add...)
+		m.errs.Add(ctx, 1, a.Add...)
 	}
 }
 

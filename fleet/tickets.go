@@ -6,13 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tlsemit/tlsemit/internal/backoff"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
 
@@ -75,7 +75,7 @@ func (f *Fleet) TicketKeys(ctx context.Context, srv *tlsserver.Server) (detach f
 	} else {
 		r.give(srv)
 	}
-	if fresh && !f.goTracked(r.loop) {
+	if fresh && !f.goroutines.Go(r.loop) {
 		r.remove(srv)
 		return nil, ErrClosed
 	}
@@ -493,7 +493,7 @@ func (r *rotator) loop() {
 		if !synced {
 			poll = min(poll, retryInterval)
 		}
-		wait := poll + jitter(poll/10)
+		wait := poll + backoff.Jitter(poll/10)
 		boundary := r.start(r.slot(now) + 1).Sub(now)
 		atBoundary := boundary < wait
 		if atBoundary {
@@ -521,12 +521,4 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
-}
-
-// jitter returns a uniform duration in [-d, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(mrand.Int64N(int64(2*d)+1)) - d
 }

@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -432,15 +431,6 @@ func TestRefuseInternalAddresses(t *testing.T) {
 	}
 	if !errors.Is(err, ErrRefusedAddress) || s.requests.Load() != 0 {
 		t.Fatalf("dialer let a loopback address through: %v", err)
-	}
-	for addr, want := range map[string]bool{
-		"127.0.0.1": true, "::1": true, "10.1.2.3": true, "192.168.0.1": true, "172.16.0.1": true,
-		"169.254.169.254": true, "fe80::1": true, "fc00::1": true, "100.64.0.1": true, "0.0.0.0": true,
-		"::ffff:127.0.0.1": true, "8.8.8.8": false, "2606:4700::1111": false,
-	} {
-		if got := internalAddr(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("internalAddr(%s) = %v", addr, got)
-		}
 	}
 }
 

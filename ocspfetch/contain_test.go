@@ -83,7 +83,7 @@ func panicChild(t *testing.T) {
 		t.Fatalf("Stats.Panics %d", p)
 	}
 
-	rec := &recorder{}
+	rec := newRecorder()
 	g, err := New(Options{Now: clk.Now, HTTPClient: &http.Client{Transport: panicTransport{}}, OnEvent: rec.OnEvent})
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestNilLoggerIsSilent(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 500) }))
 	defer srv.Close()
 	leaf := ca.Issue(t, testpki.LeafOptions{OCSPServer: []string{srv.URL}, MustStaple: true})
-	rec := &recorder{}
+	rec := newRecorder()
 	f, err := New(Options{OnEvent: rec.OnEvent})
 	if err != nil {
 		t.Fatal(err)

@@ -178,11 +178,7 @@ func (f *Fetcher) crlAnswer(e *entry, a CRLAnswer, status int, err error) {
 // MinRefreshInterval (crlfetch retries the host on its own schedule).
 func (f *Fetcher) crlFailed(e *entry, err error) *state {
 	now := f.now()
-	f.stats.failures.Add(1)
-	f.stats.mu.Lock()
-	f.stats.byReason[classify(err)]++
-	f.stats.lastErr, f.stats.lastErrAt = err, now
-	f.stats.mu.Unlock()
+	f.stats.recordFailure(err, now)
 	e.mu.Lock()
 	e.failures++
 	e.lastErr, e.crlAns = err, nil

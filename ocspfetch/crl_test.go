@@ -145,7 +145,7 @@ func TestCRLRefreshSeesRevocation(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	p.publish(now, now.Add(3*time.Second))
 	revoked := make(chan Event, 1)
-	rec := &recorder{}
+	rec := newRecorder()
 	f, err := New(Options{MinRefreshInterval: 20 * time.Millisecond, OnEvent: func(e Event) {
 		rec.OnEvent(e)
 		if e.Kind == EventRevoked {

@@ -2,6 +2,8 @@ package ocspfetch
 
 import (
 	"errors"
+
+	"github.com/tlsemit/tlsemit/internal/errwrap"
 )
 
 // Sentinel errors. Every error the package reports (through Staple, the
@@ -128,52 +130,30 @@ var (
 	ErrClosed = errors.New("ocspfetch: fetcher closed")
 )
 
-// reasons lists the sentinels in the order classify tries them.
-var reasons = []error{
-	ErrClosed, ErrNoResponder, ErrNoIssuer, ErrBadCertificate, ErrRefusedAddress,
-	ErrUnsupportedScheme, ErrTooManyRedirects, ErrHTTPStatus, ErrResponseTooLarge,
-	ErrMalformed, ErrResponderStatus, ErrWrongCertificate, ErrBadSignature, ErrBadSigner,
-	ErrNotYetValid, ErrExpired, ErrRevoked, ErrUnknownStatus, ErrOlderResponse, ErrCRLUnavailable, ErrBudgetExceeded,
-	ErrCacheMiss, ErrLocked, ErrStore, ErrPanic, ErrUnreachable,
+// reasons are the sentinels as error.type spells them, in the order
+// classify tries them; ErrUnreachable is for a failure that wraps none (a
+// transport failure we did not anticipate).
+var reasons = errwrap.Reasons{
+	{Err: ErrClosed, Name: "closed"}, {Err: ErrNoResponder, Name: "no_responder"},
+	{Err: ErrNoIssuer, Name: "no_issuer"}, {Err: ErrBadCertificate, Name: "bad_certificate"},
+	{Err: ErrRefusedAddress, Name: "refused_address"},
+	{Err: ErrUnsupportedScheme, Name: "unsupported_scheme"},
+	{Err: ErrTooManyRedirects, Name: "too_many_redirects"}, {Err: ErrHTTPStatus, Name: "http_status"},
+	{Err: ErrResponseTooLarge, Name: "response_too_large"}, {Err: ErrMalformed, Name: "malformed"},
+	{Err: ErrResponderStatus, Name: "responder_status"},
+	{Err: ErrWrongCertificate, Name: "wrong_certificate"}, {Err: ErrBadSignature, Name: "bad_signature"},
+	{Err: ErrBadSigner, Name: "bad_signer"}, {Err: ErrNotYetValid, Name: "not_yet_valid"},
+	{Err: ErrExpired, Name: "expired"}, {Err: ErrRevoked, Name: "revoked"},
+	{Err: ErrUnknownStatus, Name: "unknown_status"}, {Err: ErrOlderResponse, Name: "older_response"},
+	{Err: ErrCRLUnavailable, Name: "crl_unavailable"}, {Err: ErrBudgetExceeded, Name: "budget_exceeded"},
+	{Err: ErrCacheMiss, Name: "cache_miss"}, {Err: ErrLocked, Name: "locked"},
+	{Err: ErrStore, Name: "store"}, {Err: ErrPanic, Name: "panic"},
+	{Err: ErrUnreachable, Name: "unreachable"},
 }
 
-// classify returns the sentinel err wraps, ErrUnreachable when it wraps
-// none (a transport failure we did not anticipate).
-func classify(err error) error {
-	for _, r := range reasons {
-		if errors.Is(err, r) {
-			return r
-		}
-	}
-	return ErrUnreachable
-}
-
-// wrapErr attaches detail to a sentinel while keeping both visible to
-// errors.Is.
-type wrapErr struct {
-	sentinel error
-	detail   string
-	cause    error
-}
-
-func (e *wrapErr) Error() string {
-	s := e.sentinel.Error()
-	if e.detail != "" {
-		s += ": " + e.detail
-	}
-	if e.cause != nil {
-		s += ": " + e.cause.Error()
-	}
-	return s
-}
-
-func (e *wrapErr) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.sentinel}
-	}
-	return []error{e.sentinel, e.cause}
-}
+// classify returns the sentinel err wraps.
+func classify(err error) error { return reasons.Of(err).Err }
 
 func newErr(sentinel error, detail string, cause error) error {
-	return &wrapErr{sentinel: sentinel, detail: detail, cause: cause}
+	return errwrap.New(sentinel, detail, cause)
 }

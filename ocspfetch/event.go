@@ -1,7 +1,6 @@
 package ocspfetch
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,6 +176,15 @@ type counters struct {
 	lastErrAt time.Time
 }
 
+// recordFailure counts a failed fetch, by reason, as the latest.
+func (c *counters) recordFailure(err error, now time.Time) {
+	c.failures.Add(1)
+	c.mu.Lock()
+	c.byReason[classify(err)]++
+	c.lastErr, c.lastErrAt = err, now
+	c.mu.Unlock()
+}
+
 // emit fills in e's identity and delivers ev to the logger, if any, and
 // OnEvent, containing their panics.
 func (f *Fetcher) emit(e *entry, ev Event) {
@@ -188,7 +196,7 @@ func (f *Fetcher) emit(e *entry, ev Event) {
 		ev.At = f.now()
 	}
 	if log := f.opts.Logger; log != nil {
-		f.contain("Logger", func() {
+		f.guard.Contain("Logger", func() {
 			args := []any{"kind", ev.Kind.String(), "serial", ev.Serial, "subject", ev.Subject}
 			if ev.Err != nil {
 				args = append(args, "err", ev.Err.Error())
@@ -204,22 +212,8 @@ func (f *Fetcher) emit(e *entry, ev Event) {
 		})
 	}
 	if f.opts.OnEvent != nil {
-		f.contain("OnEvent", func() { f.opts.OnEvent(ev) })
+		f.guard.Contain("OnEvent", func() { f.opts.OnEvent(ev) })
 	}
-}
-
-// contain runs user code, recovering and counting its panic, which it
-// reports to the Logger unless the Logger is what panicked.
-func (f *Fetcher) contain(what string, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			f.stats.panics.Add(1)
-			if log := f.opts.Logger; log != nil && what != "Logger" {
-				f.contain("Logger", func() { log.Error("ocspfetch: "+what+" panicked", "panic", fmt.Sprint(v)) })
-			}
-		}
-	}()
-	fn()
 }
 
 func (f *Fetcher) mustStapleMissing(e *entry, err error) {

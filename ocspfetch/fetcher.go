@@ -15,6 +15,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tlsemit/tlsemit/crlfetch"
+	"github.com/tlsemit/tlsemit/internal/closewait"
+	"github.com/tlsemit/tlsemit/internal/httpfetch"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Fetcher obtains, verifies, caches and refreshes OCSP staples for the
@@ -22,6 +25,7 @@ import (
 // servers and goroutines, and Close it when done.
 type Fetcher struct {
 	opts      Options
+	rules     httpfetch.Rules // of every request: address, scheme, redirects, size
 	client    *http.Client
 	ownClient bool // client is the Fetcher's own: Close closes its idle connections
 
@@ -35,14 +39,11 @@ type Fetcher struct {
 	wake     chan struct{}
 	loopDone chan struct{}
 
-	// lifeMu orders Close against the goroutines that run user code
-	// (fetches and Store calls), which it counts.
-	lifeMu         sync.Mutex
-	fetches, calls int
-	idle           chan struct{} // closed when both counts reach zero, while Close waits
+	fetches closewait.Group // the goroutines that run fetches; none starts once Close begins
 
 	stats counters
 	met   *metrics
+	guard userhook.Guard // for OnEvent, the Logger and the Store
 
 	crlMu  sync.Mutex
 	ownCRL *crlfetch.Fetcher // made on first use when Options.CRL is nil
@@ -152,19 +153,12 @@ func newFetcherWith(opts Options) (*Fetcher, error) {
 	}
 	close(f.loopDone) // no loop: New starts one
 	f.stats.byReason = make(map[error]int64)
-	if opts.HTTPClient == nil {
-		f.client, f.ownClient = defaultClient(opts.RefuseInternalAddresses), true
-		f.client.CheckRedirect = f.checkRedirect
-	} else {
-		c := *opts.HTTPClient
-		theirs := c.CheckRedirect
-		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if err := f.checkRedirect(req, via); err != nil || theirs == nil {
-				return err
-			}
-			return theirs(req, via)
-		}
-		f.client = &c
+	f.guard = userhook.Guard{Name: "ocspfetch", Logger: opts.Logger, Panics: &f.stats.panics,
+		StoreTimeout: opts.StoreTimeout, ErrStore: ErrStore, ErrPanic: ErrPanic, Answers: []error{ErrCacheMiss, ErrLocked}}
+	f.rules = httpfetch.Rules{RefuseInternal: opts.RefuseInternalAddresses, MaxRedirects: MaxRedirects, MaxSize: opts.MaxResponseSize,
+		ErrRefused: ErrRefusedAddress, ErrScheme: ErrUnsupportedScheme, ErrRedirects: ErrTooManyRedirects, ErrTooLarge: ErrResponseTooLarge}
+	if f.client, f.ownClient = f.rules.Client(opts.HTTPClient); f.ownClient {
+		f.client.Timeout = 15 * time.Second
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.met = newMetrics(opts.MeterProvider, f)
@@ -488,16 +482,14 @@ func (f *Fetcher) offerIssuer(e *entry, issuerDER []byte) {
 // says so with an error wrapping ErrStore (ErrUnreachable for a fetch).
 // Close is idempotent.
 func (f *Fetcher) Close() error {
-	f.lifeMu.Lock()
 	if f.closed.Swap(true) {
-		f.lifeMu.Unlock()
 		<-f.loopDone
 		return nil
 	}
-	f.lifeMu.Unlock()
+	f.fetches.Close()
 	f.cancel()
 	close(f.done)
-	f.met.stop()
+	f.met.reg.Unregister()
 	<-f.loopDone
 	crlClosed := make(chan error, 1)
 	go func() { crlClosed <- f.closeCRL() }() // bounded as waitIdle is, alongside it
@@ -511,58 +503,10 @@ func (f *Fetcher) Close() error {
 	return err
 }
 
-// track counts a goroutine about to run user code: a fetch, or, with store
-// set, a Store call. It refuses a new fetch once the Fetcher is closed, not
-// a Store call of a fetch that is finishing (saving what it got).
-func (f *Fetcher) track(store bool) bool {
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	switch {
-	case store:
-		f.calls++
-	case f.closed.Load():
-		return false
-	default:
-		f.fetches++
-	}
-	return true
-}
-
-func (f *Fetcher) untrack(store bool) {
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	if store {
-		f.calls--
-	} else {
-		f.fetches--
-	}
-	if f.fetches == 0 && f.calls == 0 && f.idle != nil {
-		close(f.idle)
-		f.idle = nil
-	}
-}
-
-// waitIdle waits at most d for the tracked goroutines to end.
+// waitIdle waits at most d for the fetches and Store calls to end.
 func (f *Fetcher) waitIdle(d time.Duration) error {
-	f.lifeMu.Lock()
-	if f.fetches == 0 && f.calls == 0 {
-		f.lifeMu.Unlock()
-		return nil
-	}
-	idle := make(chan struct{})
-	f.idle = idle
-	f.lifeMu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return nil
-	case <-t.C:
-	}
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	fetches, calls := f.fetches, f.calls
-	f.idle = nil
+	deadline := time.Now().Add(d)
+	fetches, calls := f.fetches.Wait(deadline), f.guard.Calls.Wait(deadline)
 	switch {
 	case calls > 0:
 		return newErr(ErrStore, fmt.Sprintf("Close: %d Store calls still running after %v, abandoned", calls, d), nil)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/tlsemit/tlsemit/internal/testclock"
 	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
@@ -37,7 +38,7 @@ func fleetRequest(t *testing.T, fs []*Fetcher, s *scripted) [][]byte {
 }
 
 // newFleet returns n Fetchers sharing store, each closed at the end.
-func newFleet(t *testing.T, n int, clk *fakeClock, store Store) []*Fetcher {
+func newFleet(t *testing.T, n int, clk *testclock.Clock, store Store) []*Fetcher {
 	fs := make([]*Fetcher, n)
 	for i := range fs {
 		fs[i], _ = newFetcher(t, Options{Now: clk.Now, Store: store, HandshakeBudget: 10 * time.Second, StoreTimeout: 200 * time.Millisecond})

@@ -9,70 +9,37 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tlsemit/tlsemit/internal/testclock"
 	"github.com/tlsemit/tlsemit/internal/testenv"
+	"github.com/tlsemit/tlsemit/internal/testevents"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeClock is an Options.Now that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is an Options.Now that moves only when told.
+func newClock() *testclock.Clock { return testclock.New() }
 
 // recorder collects events.
 type recorder struct {
-	mu     sync.Mutex
-	events []Event
+	*testevents.Recorder[Event, EventKind]
 }
 
-func (r *recorder) OnEvent(e Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
+func newRecorder() *recorder {
+	return &recorder{testevents.New(func(e Event) EventKind { return e.Kind })}
 }
 
-func (r *recorder) kinds() []EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var k []EventKind
-	for _, e := range r.events {
-		k = append(k, e.Kind)
-	}
-	return k
-}
+func (r *recorder) kinds() []EventKind { return r.Kinds() }
 
 // find returns the last event of kind, or false.
 func (r *recorder) find(kind EventKind) (Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Kind == kind {
-			return r.events[i], true
-		}
-	}
-	return Event{}, false
+	return r.Last(func(e Event) bool { return e.Kind == kind })
 }
 
 // newFetcher builds a Fetcher without the background loop (tests call
 // runDue themselves), closed at the end of the test, its events recorded.
 func newFetcher(t testing.TB, o Options) (*Fetcher, *recorder) {
 	t.Helper()
-	rec := &recorder{}
+	rec := newRecorder()
 	if o.OnEvent == nil {
 		o.OnEvent = rec.OnEvent
 	}
@@ -143,27 +110,13 @@ func refreshNow(t testing.TB, f *Fetcher, now time.Time) int {
 	return len(flights)
 }
 
+// newBufLogger is a Logger writing to w under mu.
 func newBufLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, nil))
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return slog.New(slog.NewTextHandler(testenv.LockedWriter(w, mu), nil))
 }
 
 // settle waits until no fetch of f is in progress.
 func settle(t testing.TB, f *Fetcher) {
 	t.Helper()
-	testenv.WaitFor(t, func() bool {
-		f.lifeMu.Lock()
-		defer f.lifeMu.Unlock()
-		return f.fetches == 0
-	})
+	testenv.WaitFor(t, func() bool { return f.fetches.Running() == 0 })
 }

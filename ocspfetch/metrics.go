@@ -3,7 +3,6 @@ package ocspfetch
 import (
 	"context"
 	"crypto/x509"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -32,31 +31,6 @@ const (
 	statusNoStaple = "none"
 )
 
-// reasonNames are the sentinels as error.type spells them.
-var reasonNames = map[error]string{
-	ErrClosed: "closed", ErrNoResponder: "no_responder", ErrNoIssuer: "no_issuer",
-	ErrBadCertificate: "bad_certificate", ErrRefusedAddress: "refused_address",
-	ErrUnsupportedScheme: "unsupported_scheme", ErrTooManyRedirects: "too_many_redirects",
-	ErrHTTPStatus: "http_status", ErrResponseTooLarge: "response_too_large", ErrMalformed: "malformed",
-	ErrResponderStatus: "responder_status", ErrWrongCertificate: "wrong_certificate",
-	ErrBadSignature: "bad_signature", ErrBadSigner: "bad_signer", ErrNotYetValid: "not_yet_valid",
-	ErrExpired: "expired", ErrRevoked: "revoked", ErrUnknownStatus: "unknown_status",
-	ErrOlderResponse: "older_response", ErrCRLUnavailable: "crl_unavailable", ErrBudgetExceeded: "budget_exceeded", ErrCacheMiss: "cache_miss",
-	ErrLocked: "locked", ErrStore: "store", ErrPanic: "panic", ErrUnreachable: "unreachable",
-}
-
-// attrs is one attribute set in the shapes Add, Record and Observe take.
-type attrs struct {
-	add     []metric.AddOption
-	record  []metric.RecordOption
-	observe metric.ObserveOption
-}
-
-func newAttrs(kv ...attribute.KeyValue) attrs {
-	a := telemetry.Attrs(kv...)
-	return attrs{add: []metric.AddOption{a}, record: []metric.RecordOption{a}, observe: a}
-}
-
 type metrics struct {
 	requests    metric.Int64Counter
 	requestDur  metric.Float64Histogram
@@ -64,11 +38,10 @@ type metrics struct {
 	failures    metric.Int64ObservableCounter
 	stapleAge   metric.Float64ObservableGauge
 	stapleLeft  metric.Float64ObservableGauge
-	reg         metric.Registration
-	unregister  sync.Once
-	byStatus    map[int]attrs   // ocsp.Good, ocsp.Revoked, ocsp.Unknown
-	byReason    map[error]attrs // the sentinels
-	answerAttrs [3]attrs        // good, revoked, none
+	reg         *telemetry.Registration
+	byStatus    map[int]telemetry.AttrSet   // ocsp.Good, ocsp.Revoked, ocsp.Unknown
+	byReason    map[error]telemetry.AttrSet // the sentinels
+	answerAttrs [3]telemetry.AttrSet        // good, revoked, none
 }
 
 func newMetrics(p metric.MeterProvider, f *Fetcher) *metrics {
@@ -86,18 +59,18 @@ func newMetrics(p metric.MeterProvider, f *Fetcher) *metrics {
 			"Age of each certificate's staple (now less its ThisUpdate), for certificates with a verified answer held."),
 		stapleLeft: b.ObservableGauge("tlsemit.ocsp.staple.time_left", "s",
 			"Seconds until each certificate's staple reaches its NextUpdate, for certificates with a verified answer held."),
-		byStatus: map[int]attrs{
-			ocsp.Good:    newAttrs(keyStatus.String(statusGood)),
-			ocsp.Revoked: newAttrs(keyStatus.String(statusRevoked)),
-			ocsp.Unknown: newAttrs(keyStatus.String(statusUnknown)),
+		byStatus: map[int]telemetry.AttrSet{
+			ocsp.Good:    telemetry.NewAttrSet(keyStatus.String(statusGood)),
+			ocsp.Revoked: telemetry.NewAttrSet(keyStatus.String(statusRevoked)),
+			ocsp.Unknown: telemetry.NewAttrSet(keyStatus.String(statusUnknown)),
 		},
-		byReason: make(map[error]attrs, len(reasonNames)),
+		byReason: make(map[error]telemetry.AttrSet, len(reasons)),
 	}
-	for err, name := range reasonNames {
-		m.byReason[err] = newAttrs(telemetry.ErrorType.String(name))
+	for _, r := range reasons {
+		m.byReason[r.Err] = telemetry.NewAttrSet(telemetry.ErrorType.String(r.Name))
 	}
 	for i, s := range []string{statusGood, statusRevoked, statusNoStaple} {
-		m.answerAttrs[i] = newAttrs(keyStatus.String(s))
+		m.answerAttrs[i] = telemetry.NewAttrSet(keyStatus.String(s))
 	}
 	m.reg = b.Register(f.observe, m.answers, m.failures, m.stapleAge, m.stapleLeft)
 	b.Done()
@@ -115,11 +88,9 @@ func (m *metrics) request(took time.Duration, status int, err error) {
 		a = m.byStatus[ocsp.Unknown]
 	}
 	ctx := context.Background()
-	m.requests.Add(ctx, 1, a.add...)
-	m.requestDur.Record(ctx, took.Seconds(), a.record...)
+	m.requests.Add(ctx, 1, a.Add...)
+	m.requestDur.Record(ctx, took.Seconds(), a.Record...)
 }
-
-func (m *metrics) stop() { m.unregister.Do(func() { telemetry.Unregister(m.reg) }) }
 
 // observe reports the Fetcher's counters and, for each certificate with
 // a verified answer, its staple's age and time left.
@@ -130,11 +101,11 @@ func (f *Fetcher) observe(_ context.Context, o metric.Observer) error {
 	revoked := s.revokedHits.Load() + s.missRevoked.Load()
 	none := s.unstapled.Load() + s.missNone.Load()
 	for i, n := range []int64{good, revoked, none} {
-		o.ObserveInt64(m.answers, n, m.answerAttrs[i].observe)
+		o.ObserveInt64(m.answers, n, m.answerAttrs[i].Observe)
 	}
 	s.mu.Lock()
 	for reason, n := range s.byReason {
-		o.ObserveInt64(m.failures, n, m.byReason[reason].observe)
+		o.ObserveInt64(m.failures, n, m.byReason[reason].Observe)
 	}
 	s.mu.Unlock()
 	now := f.now()

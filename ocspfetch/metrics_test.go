@@ -137,13 +137,3 @@ func TestCertificatesStatuses(t *testing.T) {
 		t.Errorf("Must-Staple, next refresh, responder: %+v / %+v", cs[0], cs[3])
 	}
 }
-
-// TestReasonNames: every sentinel a failure is classified by has its
-// error.type name.
-func TestReasonNames(t *testing.T) {
-	for _, r := range reasons {
-		if reasonNames[r] == "" {
-			t.Errorf("%v has no error.type name", r)
-		}
-	}
-}

@@ -1,6 +1,7 @@
 package ocspfetch
 
 import (
+	"cmp"
 	"crypto"
 	"errors"
 	"log/slog"
@@ -169,23 +170,16 @@ func (o *Options) setDefaults() error {
 	case o.StoreTimeout < 0, o.MinRetryDelay < 0, o.MaxRetryDelay < 0, o.MinRefreshInterval < 0:
 		return errors.New("ocspfetch: negative StoreTimeout, MinRetryDelay, MaxRetryDelay or MinRefreshInterval")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&o.HandshakeBudget, DefaultHandshakeBudget)
-	def(&o.ClockSkew, DefaultClockSkew)
-	def(&o.StoreTimeout, DefaultStoreTimeout)
-	def(&o.MinRetryDelay, DefaultMinRetryDelay)
-	def(&o.MaxRetryDelay, max(DefaultMaxRetryDelay, o.MinRetryDelay))
-	def(&o.MinRefreshInterval, DefaultMinRefreshInterval)
+	o.HandshakeBudget = cmp.Or(o.HandshakeBudget, DefaultHandshakeBudget)
+	o.ClockSkew = cmp.Or(o.ClockSkew, DefaultClockSkew)
+	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
+	o.MinRetryDelay = cmp.Or(o.MinRetryDelay, DefaultMinRetryDelay)
+	o.MaxRetryDelay = cmp.Or(o.MaxRetryDelay, max(DefaultMaxRetryDelay, o.MinRetryDelay))
+	o.MinRefreshInterval = cmp.Or(o.MinRefreshInterval, DefaultMinRefreshInterval)
 	if o.MaxRetryDelay < o.MinRetryDelay {
 		return errors.New("ocspfetch: MaxRetryDelay below MinRetryDelay")
 	}
-	if o.MaxResponseSize == 0 {
-		o.MaxResponseSize = DefaultMaxResponseSize
-	}
+	o.MaxResponseSize = cmp.Or(o.MaxResponseSize, DefaultMaxResponseSize)
 	switch o.CertIDHash {
 	case 0:
 		o.CertIDHash = crypto.SHA1

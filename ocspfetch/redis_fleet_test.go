@@ -10,6 +10,7 @@ import (
 
 	"github.com/tlsemit/tlsemit/fleet"
 	"github.com/tlsemit/tlsemit/internal/redistest"
+	"github.com/tlsemit/tlsemit/internal/testclock"
 	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
@@ -19,29 +20,12 @@ import (
 // clock that the test moves: refreshes that are hours apart run in
 // milliseconds.
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // redisFleet is m members, each with its own Redis client, Fleet and
 // Fetcher, and a responder that counts its requests and signs answers
 // produced at the clock's now, valid an hour.
 type redisFleet struct {
 	rs       *redistest.Server
-	clk      *clock
+	clk      *testclock.Clock
 	ca       *testpki.CA
 	leaf     *testpki.Leaf
 	requests atomic.Int64
@@ -52,7 +36,7 @@ type redisFleet struct {
 const life = time.Hour
 
 func newRedisFleet(t *testing.T, m int) *redisFleet {
-	rf := &redisFleet{rs: redistest.Start(t), clk: &clock{t: time.Now()}, ca: testpki.NewCA(t, "fleet CA")}
+	rf := &redisFleet{rs: redistest.Start(t), clk: testclock.New(), ca: testpki.NewCA(t, "fleet CA")}
 	resp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rf.requests.Add(1)
 		now := rf.clk.Now()

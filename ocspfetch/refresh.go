@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlsemit/tlsemit/internal/backoff"
 )
 
 // flight is the one fetch in progress for an entry; every caller that
@@ -30,14 +32,13 @@ func (f *Fetcher) startFlight(e *entry, refresh bool) *flight {
 		return e.flight
 	}
 	fl := &flight{answered: make(chan struct{}), done: make(chan struct{})}
-	if !f.track(false) {
+	if !f.fetches.Go(func() { f.fly(e, fl, refresh) }) {
 		fl.err = ErrClosed
 		close(fl.answered)
 		close(fl.done)
 		return fl
 	}
-	e.flight = fl
-	go f.fly(e, fl, refresh)
+	e.flight = fl // fly clears it under e.mu, which is held here
 	return fl
 }
 
@@ -45,7 +46,6 @@ func (f *Fetcher) startFlight(e *entry, refresh bool) *flight {
 // client's transport, say) fails this fetch only. Waiters are released as
 // soon as the answer is installed; saving it to the Store comes after.
 func (f *Fetcher) fly(e *entry, fl *flight, refresh bool) {
-	defer f.untrack(false)
 	ctx, cancel := context.WithTimeout(f.ctx, fetchTimeout)
 	defer cancel()
 	var after func()
@@ -259,7 +259,7 @@ func (f *Fetcher) serveUntil(resp *ocsp.Response, next time.Time) time.Time {
 // life), but never within MinRefreshInterval of the last request.
 func (f *Fetcher) refreshAt(e *entry, c *checked, now time.Time) time.Time {
 	life := c.next.Sub(c.resp.ThisUpdate)
-	at := c.resp.ThisUpdate.Add(life / 2).Add(jitter(life / 20))
+	at := c.resp.ThisUpdate.Add(life / 2).Add(backoff.Jitter(life / 20))
 	if at.Before(now) {
 		at = now.Add(time.Duration(rand.Int64N(int64(min(life/20, time.Minute)) + 1)))
 	}
@@ -347,25 +347,10 @@ func (f *Fetcher) noNews(e *entry, c *checked) *state {
 	return e.cur.Load()
 }
 
-// jitter returns a uniform duration in [-d, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(2*d)+1)) - d
-}
-
 // retryDelay is the delay before retry n (1 for the first after a
-// failure): MinRetryDelay doubled n-1 times, capped at MaxRetryDelay,
-// drawn from its upper half.
+// failure), between MinRetryDelay and MaxRetryDelay.
 func (f *Fetcher) retryDelay(n int) time.Duration {
-	d := f.opts.MaxRetryDelay
-	if n-1 < 62 {
-		if x := f.opts.MinRetryDelay << (n - 1); x > 0 && x < d {
-			d = x
-		}
-	}
-	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.Retry(n, f.opts.MinRetryDelay, f.opts.MaxRetryDelay)
 }
 
 // failed records a failed fetch: counted and reported, retried after
@@ -376,13 +361,7 @@ func (f *Fetcher) failed(e *entry, err error) *state {
 		return f.crlFailed(e, err)
 	}
 	now := f.now()
-	reason := classify(err)
-	f.stats.failures.Add(1)
-	f.stats.mu.Lock()
-	f.stats.byReason[reason]++
-	f.stats.lastErr, f.stats.lastErrAt = err, now
-	f.stats.mu.Unlock()
-
+	f.stats.recordFailure(err, now)
 	e.mu.Lock()
 	e.failures++
 	e.retryAt = now.Add(f.retryDelay(e.failures))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsemit/tlsemit/internal/testclock"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
 
@@ -16,13 +17,13 @@ type scripted struct {
 	srv      *httptest.Server
 	ca       *testpki.CA
 	leaf     *testpki.Leaf
-	clk      *fakeClock
+	clk      *testclock.Clock
 	requests atomic.Int64
 	mu       sync.Mutex
 	h        http.HandlerFunc
 }
 
-func newScripted(t testing.TB, clk *fakeClock) *scripted {
+func newScripted(t testing.TB, clk *testclock.Clock) *scripted {
 	t.Helper()
 	s := &scripted{ca: testpki.NewCA(t, "scripted CA"), clk: clk}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 const (
@@ -25,7 +27,7 @@ const (
 // foreign, expired, too large) is reported and deleted, to be replaced by
 // the fetch that follows.
 func (f *Fetcher) fromStore(ctx context.Context, e *entry, same bool) *state {
-	der, err := storeCall(f, ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, e.key) })
+	der, err := userhook.StoreCall(&f.guard, ctx, "Load", func(ctx context.Context) ([]byte, error) { return f.opts.Store.Load(ctx, e.key) })
 	if errors.Is(err, ErrCacheMiss) {
 		return nil
 	}
@@ -69,7 +71,7 @@ func (f *Fetcher) lockOrWait(ctx context.Context, e *entry) (unlock func(context
 	}
 	waited, giveUp := false, time.Now().Add(2*lockTTL)
 	for time.Now().Before(giveUp) {
-		unlock, err := storeCall(f, ctx, "Lock", func(ctx context.Context) (func(context.Context) error, error) {
+		unlock, err := userhook.StoreCall(&f.guard, ctx, "Lock", func(ctx context.Context) (func(context.Context) error, error) {
 			return ls.Lock(ctx, e.key, lockTTL)
 		})
 		switch {

@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/storefile"
+	"github.com/tlsemit/tlsemit/internal/userhook"
 )
 
 // Store keeps DER OCSP responses by key. Keys are CertID strings such as
@@ -165,63 +166,35 @@ func (s *dirStore) name(key string) string {
 	return "_" + hex.EncodeToString(sum[:]) // '_' is never in a plain name
 }
 
+func (s *dirStore) path(key string) string { return filepath.Join(s.dir, s.name(key)+".ocsp") }
+
 func (s *dirStore) Load(_ context.Context, key string) ([]byte, error) {
-	p := filepath.Join(s.dir, s.name(key)+".ocsp")
-	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrCacheMiss
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	b, err := storefile.Read(s.path(key), maxStoredSize)
 	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, ErrCacheMiss
 	case err != nil:
-		return nil, err
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("ocspfetch: dir store: %s is not a regular file (%v)", p, fi.Mode().Type())
-	case fi.Size() > maxStoredSize:
-		return nil, fmt.Errorf("ocspfetch: dir store: %s has %d bytes, more than %d", p, fi.Size(), maxStoredSize)
+		return nil, fmt.Errorf("ocspfetch: dir store: %w", err)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxStoredSize+1))
-	if err == nil && len(b) > maxStoredSize {
-		err = fmt.Errorf("ocspfetch: dir store: %s grew past %d bytes", p, maxStoredSize)
-	}
-	return b, err
+	return b, nil
 }
 
 func (s *dirStore) Store(_ context.Context, key string, der []byte, _ time.Time) error {
-	name := s.name(key)
-	// CreateTemp makes the file 0600; the rename publishes it whole.
-	f, err := os.CreateTemp(s.dir, ".tmp-"+name+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(der)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, filepath.Join(s.dir, name+".ocsp"))
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
+	return storefile.Write(s.dir, s.name(key)+".ocsp", der)
 }
 
-func (s *dirStore) Delete(_ context.Context, key string) error {
-	if err := os.Remove(filepath.Join(s.dir, s.name(key)+".ocsp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+func (s *dirStore) Delete(_ context.Context, key string) error { return storefile.Remove(s.path(key)) }
+
+// storeDo is userhook.StoreCall for a Store call that returns only an
+// error, which it reports for e.
+func (f *Fetcher) storeDo(ctx context.Context, e *entry, op string, call func(context.Context) error) {
+	_, err := userhook.StoreCall(&f.guard, ctx, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, call(ctx) })
+	f.storeError(e, err)
+}
+
+// storeError reports a failed Store call.
+func (f *Fetcher) storeError(e *entry, err error) {
+	if err != nil {
+		f.emit(e, Event{Kind: EventStoreError, Err: err})
 	}
-	return nil
 }

@@ -2,7 +2,6 @@ package tlsserver
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,8 +45,7 @@ type metrics struct {
 	active       metric.Int64ObservableUpDownCounter
 	drops        metric.Int64ObservableCounter
 	clientErrors metric.Int64ObservableCounter
-	reg          metric.Registration
-	unregister   sync.Once
+	reg          *telemetry.Registration
 
 	// Attribute sets, built once.
 	hsRecord   [hsOutcomes][len(versionNames)][]metric.RecordOption
@@ -120,9 +118,6 @@ func (m *metrics) ocspEnded(start time.Time, outcome int) {
 		m.ocspDur.Record(context.Background(), time.Since(start).Seconds(), m.ocspRecord[outcome]...)
 	}
 }
-
-// stop ends the observation of a server that has closed.
-func (m *metrics) stop() { m.unregister.Do(func() { telemetry.Unregister(m.reg) }) }
 
 // observe reports the server's counters.
 func (s *Server) observe(_ context.Context, o metric.Observer) error {

@@ -252,7 +252,7 @@ func (s *Server) checkDrained() {
 	}
 	s.closeEmitted = true
 	s.mu.Unlock()
-	s.met.stop()
+	s.met.reg.Unregister() // a closed server is no longer observed
 	if s.observed(EventClose) {
 		if err := s.safeEmit(EventClose); err != nil {
 			s.log.Error("tlsserver: 'close' listener panicked", "err", err)

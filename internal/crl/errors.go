@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/tlsemit/tlsemit/internal/errwrap"
 )
 
 // codeError is a sentinel that carries Node's code for it: the OpenSSL
@@ -111,33 +113,8 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// wrapErr attaches detail to a sentinel.
-type wrapErr struct {
-	sentinel error
-	detail   string
-	cause    error
-}
-
-func (e *wrapErr) Error() string {
-	s := e.sentinel.Error()
-	if e.detail != "" {
-		s += ": " + e.detail
-	}
-	if e.cause != nil {
-		s += ": " + e.cause.Error()
-	}
-	return s
-}
-
-func (e *wrapErr) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.sentinel}
-	}
-	return []error{e.sentinel, e.cause}
-}
-
 func newErr(sentinel error, detail string, cause error) error {
-	return &wrapErr{sentinel: sentinel, detail: detail, cause: cause}
+	return errwrap.New(sentinel, detail, cause)
 }
 
 func malformed(what string) error { return newErr(ErrMalformed, what, nil) }

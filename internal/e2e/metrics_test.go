@@ -2,35 +2,17 @@ package e2e_test
 
 import (
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tlsemit/tlsemit/internal/metrictest"
 	"github.com/tlsemit/tlsemit/internal/ocsptest"
+	"github.com/tlsemit/tlsemit/internal/testclock"
 	"github.com/tlsemit/tlsemit/internal/testenv"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
-
-// clock is an Options.Now that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestMetricsEndToEnd: a server and a Fetcher sharing one OpenTelemetry
 // SDK (manual reader), real TLS handshakes, the real `openssl ocsp`
@@ -46,7 +28,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	r.Revoke(revoked)
 
 	m := metrictest.New(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New()
 	f, rec := newFetcher(t, ocspfetch.Options{HTTPClient: r.Client, Now: clk.Now, MeterProvider: m.Provider})
 	s := newStapling(t, f, good, map[string]*testpki.Leaf{"revoked.test": revoked, "down.test": down},
 		func(o *tlsserver.Options) { o.MeterProvider = m.Provider })

@@ -4,8 +4,9 @@
 // refusing internal addresses on request, and reading a bounded body,
 // decompressed within the same bound.
 //
-// crlfetch uses it; it holds the rules ocspfetch/http.go keeps for OCSP,
-// so that ocspfetch can move onto it.
+// crlfetch gets CRLs with a Getter. ocspfetch, whose OCSP requests differ
+// (POST, no content encoding, its own error texts), applies the same
+// Rules to its own requests, with its own sentinels.
 package httpfetch
 
 import (
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tlsemit/tlsemit/internal/errwrap"
 )
 
 // Sentinel errors; every error Get returns wraps one of them (or the
@@ -47,58 +50,27 @@ var (
 	ErrEncoding = errors.New("httpfetch: unsupported or broken content encoding")
 )
 
-// Getter gets bodies under the package's rules. Its zero value is not
+// Getter gets bodies under Rules. Its zero value is not
 // usable: make one with New.
 type Getter struct {
-	client  *http.Client
-	own     bool
-	refuse  bool
-	maxSize int64
-	maxHops int
+	rules  Rules
+	client *http.Client
+	own    bool
 }
 
-// Options configure New.
-type Options struct {
-	// Client is used as is but for redirects, which the Getter's rules
-	// check first (then the client's own CheckRedirect). Nil means a
-	// client of the Getter's own: bounded connect, TLS and header times,
-	// no proxy, no cookies, and, with RefuseInternal, a dialer that checks
-	// every address it connects to.
-	Client *http.Client
-	// RefuseInternal refuses loopback, private, link-local, carrier-grade
-	// NAT, unspecified and multicast addresses (every dialed address with
-	// the Getter's own client; IP literals and localhost names in URLs
-	// with any client).
-	RefuseInternal bool
-	// MaxSize bounds a body, compressed and decompressed.
-	MaxSize int64
-	// MaxRedirects bounds the redirects followed, each within the first
-	// URL's scheme, host and port.
-	MaxRedirects int
-}
-
-// New returns a Getter.
-func New(o Options) *Getter {
-	g := &Getter{refuse: o.RefuseInternal, maxSize: o.MaxSize, maxHops: o.MaxRedirects}
-	if o.Client == nil {
-		g.client, g.own = defaultClient(o.RefuseInternal), true
-		g.client.CheckRedirect = g.checkRedirect
-	} else {
-		c := *o.Client
-		theirs := c.CheckRedirect
-		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if err := g.checkRedirect(req, via); err != nil || theirs == nil {
-				return err
-			}
-			return theirs(req, via)
-		}
-		g.client = &c
-	}
+// New returns a Getter that fetches with client under r, with this
+// package's sentinels for r's refusals. A nil client means one of the
+// Rules' own (Rules.Client); a client given is used as is but for
+// redirects, which r checks first.
+func New(client *http.Client, r Rules) *Getter {
+	r.ErrRefused, r.ErrScheme, r.ErrRedirects, r.ErrTooLarge = ErrRefusedAddress, ErrUnsupportedScheme, ErrTooManyRedirects, ErrTooLarge
+	g := &Getter{rules: r}
+	g.client, g.own = g.rules.Client(client)
 	return g
 }
 
 // Close closes the idle connections of the Getter's own client (a client
-// given in Options stays its owner's).
+// given to New stays its owner's).
 func (g *Getter) Close() {
 	if g.own {
 		g.client.CloseIdleConnections()
@@ -122,7 +94,7 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnsupportedScheme, rawURL, err)
 	}
-	if err := g.checkURL(u); err != nil {
+	if err := g.rules.CheckURL(u); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -137,10 +109,8 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		for _, s := range []error{ErrTooManyRedirects, ErrRefusedAddress, ErrUnsupportedScheme} {
-			if errors.Is(err, s) {
-				return nil, err
-			}
+		if g.rules.Refusal(err) {
+			return nil, err
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())
@@ -157,9 +127,6 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // a little, for the connection's reuse
 		return nil, fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status)
 	}
-	if resp.ContentLength > g.maxSize {
-		return nil, fmt.Errorf("%w: Content-Length %d > %d", ErrTooLarge, resp.ContentLength, g.maxSize)
-	}
 	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
 	if resp.Uncompressed {
 		enc = "" // the transport asked for gzip and decompressed it
@@ -167,7 +134,7 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 	if enc != "" && enc != "identity" && enc != "gzip" && enc != "x-gzip" {
 		return nil, fmt.Errorf("%w: Content-Encoding %q", ErrEncoding, enc)
 	}
-	body, err := readLimited(resp.Body, resp.ContentLength, g.maxSize)
+	body, err := g.rules.ReadBody(resp)
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, err
@@ -175,7 +142,7 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 		return nil, fmt.Errorf("%w: reading body: %v", ErrUnreachable, err)
 	}
 	if enc != "" && enc != "identity" || isGzip(body) {
-		if body, err = gunzip(body, g.maxSize); err != nil {
+		if body, err = g.rules.gunzip(body); err != nil {
 			return nil, err
 		}
 	}
@@ -183,17 +150,27 @@ func (g *Getter) Get(ctx context.Context, rawURL, etag, lastModified string) (*R
 	return out, nil
 }
 
-// readLimited reads at most max bytes of r (ErrTooLarge past them) into a
-// buffer sized from the Content-Length when there is one, so that a large
-// body is not copied while it grows.
-func readLimited(r io.Reader, length, max int64) ([]byte, error) {
+// ReadBody reads resp's body, at most MaxSize bytes: past them, or when
+// its Content-Length says it has more, an error wrapping ErrTooLarge.
+// Other errors are the read's own.
+func (r *Rules) ReadBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > r.MaxSize {
+		return nil, errwrap.New(r.ErrTooLarge, fmt.Sprintf("Content-Length %d > %d", resp.ContentLength, r.MaxSize), nil)
+	}
+	return r.read(resp.Body, resp.ContentLength)
+}
+
+// read reads at most MaxSize bytes of src (ErrTooLarge past them) into a
+// buffer sized from the length when it is known, so that a large body is
+// not copied while it grows.
+func (r *Rules) read(src io.Reader, length int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if length > 0 {
 		buf.Grow(int(length) + 1)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if n > max {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+	n, err := buf.ReadFrom(io.LimitReader(src, r.MaxSize+1))
+	if n > r.MaxSize {
+		return nil, errwrap.New(r.ErrTooLarge, fmt.Sprintf("more than %d bytes", r.MaxSize), nil)
 	}
 	if err != nil {
 		return nil, err
@@ -209,15 +186,15 @@ func readLimited(r io.Reader, length, max int64) ([]byte, error) {
 // gzip the body unasked.
 func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
 
-// gunzip decompresses b, at most max bytes of output: a gzip bomb stops at
-// the limit, as a body does.
-func gunzip(b []byte, max int64) ([]byte, error) {
+// gunzip decompresses b, at most MaxSize bytes of output: a gzip bomb
+// stops at the limit, as a body does.
+func (r *Rules) gunzip(b []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEncoding, err)
 	}
-	out, err := readLimited(zr, 0, max)
-	if errors.Is(err, ErrTooLarge) {
+	out, err := r.read(zr, 0)
+	if errors.Is(err, r.ErrTooLarge) {
 		return nil, fmt.Errorf("%w (decompressed)", err)
 	}
 	if err != nil {
@@ -226,79 +203,125 @@ func gunzip(b []byte, max int64) ([]byte, error) {
 	return out, nil
 }
 
-// defaultClient bounds every step but the body, which the caller's
-// context bounds; no cookies, no proxy; with refuse, every dialed address
-// is checked.
-func defaultClient(refuse bool) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	if refuse {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || InternalAddr(ap.Addr()) {
-				return fmt.Errorf("%w: %s", ErrRefusedAddress, address)
-			}
-			return nil
+// Rules are what a fetch of what a certificate points at must pass: its
+// URL, every redirect and every address dialed, and the size of its body.
+// Each refusal wraps the sentinel given for it, so that a package reports
+// its own errors (a Getter's are this package's).
+type Rules struct {
+	// RefuseInternal refuses loopback, private, link-local, carrier-grade
+	// NAT, unspecified and multicast addresses: IP literals and localhost
+	// names in URLs, and, with a client of the Rules' own, every address
+	// dialed.
+	RefuseInternal bool
+	// MaxRedirects bounds the redirects followed, each within the first
+	// URL's scheme, host and port.
+	MaxRedirects int
+	// MaxSize bounds a body (and, for a Getter, its decompressed form).
+	MaxSize int64
+	// The sentinels of a refused address or redirect to another origin,
+	// a URL that is not http(s), too many redirects, a body too large.
+	ErrRefused, ErrScheme, ErrRedirects, ErrTooLarge error
+}
+
+// Client returns the client to fetch with: for a nil c, one of the
+// Rules' own (bounded connect, TLS and header times, no proxy, no
+// cookies, and, with RefuseInternal, a dialer that checks every address
+// it connects to), own true, its idle connections its owner's to close;
+// else a copy of c whose CheckRedirect applies the Rules before c's own.
+func (r *Rules) Client(c *http.Client) (client *http.Client, own bool) {
+	if c == nil {
+		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		if r.RefuseInternal {
+			d.Control = r.control
 		}
+		return &http.Client{
+			CheckRedirect: r.CheckRedirect,
+			Transport: &http.Transport{
+				Proxy:                 nil,
+				DialContext:           d.DialContext,
+				TLSHandshakeTimeout:   5 * time.Second,
+				ResponseHeaderTimeout: 10 * time.Second,
+				MaxIdleConnsPerHost:   2,
+				IdleConnTimeout:       30 * time.Second,
+			},
+		}, true
 	}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           d.DialContext,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       30 * time.Second,
-		},
+	cc := *c
+	theirs := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := r.CheckRedirect(req, via); err != nil || theirs == nil {
+			return err
+		}
+		return theirs(req, via)
 	}
+	return &cc, false
+}
+
+// Refusal reports whether err, from a Client's Do, is a refusal of the
+// Rules' rather than a failed exchange.
+func (r *Rules) Refusal(err error) bool {
+	return errors.Is(err, r.ErrRedirects) || errors.Is(err, r.ErrRefused) || errors.Is(err, r.ErrScheme)
+}
+
+// control is the dialer's check of every address it connects to.
+func (r *Rules) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return errwrap.New(r.ErrRefused, address, err)
+	}
+	if internalAddr(ap.Addr()) {
+		return errwrap.New(r.ErrRefused, address, nil)
+	}
+	return nil
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-// InternalAddr reports whether a is an address a certificate should not
+// internalAddr reports whether a is an address a certificate should not
 // be able to point a server at.
-func InternalAddr(a netip.Addr) bool {
+func internalAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || cgnat.Contains(a)
 }
 
-// checkURL allows only absolute http(s) URLs and, with refuse, no
-// internal IP literal or localhost name as host.
-func (g *Getter) checkURL(u *url.URL) error {
+// CheckURL allows only absolute http(s) URLs and, with RefuseInternal,
+// no internal IP literal or localhost name as host.
+func (r *Rules) CheckURL(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("%w: %s", ErrUnsupportedScheme, u.Redacted())
+		return errwrap.New(r.ErrScheme, u.Redacted(), nil)
 	}
-	if g.refuse {
-		host := strings.ToLower(u.Hostname())
-		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-			return fmt.Errorf("%w: %s", ErrRefusedAddress, host)
+	if r.RefuseInternal {
+		host := u.Hostname()
+		if lower := strings.ToLower(host); lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+			return errwrap.New(r.ErrRefused, host, nil)
 		}
-		if a, err := netip.ParseAddr(host); err == nil && InternalAddr(a) {
-			return fmt.Errorf("%w: %s", ErrRefusedAddress, host)
+		if a, err := netip.ParseAddr(host); err == nil && internalAddr(a) {
+			return errwrap.New(r.ErrRefused, host, nil)
 		}
 	}
 	return nil
 }
 
-// checkRedirect follows a redirect only within the first request's
-// origin, MaxRedirects times at most, each hop passing checkURL: the host,
-// or whoever is on the plain-HTTP path to it, cannot send the server
-// elsewhere.
-func (g *Getter) checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) > g.maxHops {
-		return fmt.Errorf("%w: after %d", ErrTooManyRedirects, g.maxHops)
+// CheckRedirect, an http.Client's, follows a redirect only within the
+// first request's origin, MaxRedirects times at most, each hop passing
+// CheckURL: the host, or whoever is on the plain-HTTP path to it, cannot
+// send the server elsewhere.
+func (r *Rules) CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > r.MaxRedirects {
+		return errwrap.New(r.ErrRedirects, fmt.Sprintf("after %d", r.MaxRedirects), nil)
 	}
-	if err := g.checkURL(req.URL); err != nil {
+	if err := r.CheckURL(req.URL); err != nil {
 		return err
 	}
-	if from := via[0].URL; Origin(req.URL) != Origin(from) {
-		return fmt.Errorf("%w: redirect from %s to %s", ErrRefusedAddress, Origin(from), Origin(req.URL))
+	if from := via[0].URL; origin(req.URL) != origin(from) {
+		return errwrap.New(r.ErrRefused, "redirect from "+origin(from)+" to "+origin(req.URL), nil)
 	}
 	return nil
 }
 
-// Origin is u's scheme, host and port, the port made explicit.
-func Origin(u *url.URL) string {
+// origin is u's scheme, host and port, the port made explicit.
+func origin(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]

@@ -220,7 +220,7 @@ func (r *Responder) start() {
 		cmd = exec.Command("openssl", r.args...)
 	}
 	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = lockedWriter{&r.mu, out}, lockedWriter{&r.mu, out}
+	cmd.Stdout, cmd.Stderr = testenv.LockedWriter(out, &r.mu), testenv.LockedWriter(out, &r.mu)
 	// If the test binary dies, so does the responder: no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -296,17 +296,6 @@ func (r *Responder) dial(ctx context.Context, network, addr string) (net.Conn, e
 	ns := r.nsPath
 	r.mu.Unlock()
 	return dialInNamespace(ctx, ns, addr)
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func shellJoin(args []string) string {

@@ -139,7 +139,7 @@ func (s *Server) start() error {
 	}
 	cmd := exec.Command("redis-server", args...)
 	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = lockedWriter{&s.mu, out}, lockedWriter{&s.mu, out}
+	cmd.Stdout, cmd.Stderr = testenv.LockedWriter(out, &s.mu), testenv.LockedWriter(out, &s.mu)
 	// If this process dies, so does the server: no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -223,17 +223,6 @@ func (s *Server) Output() string {
 		return ""
 	}
 	return s.out.String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func freePort() (int, error) {

@@ -1,5 +1,5 @@
-// Package telemetry is the metric plumbing tlsserver, ocspfetch and fleet
-// share, so that their instruments follow one set of conventions
+// Package telemetry is the metric plumbing tlsserver, ocspfetch, crlfetch
+// and fleet share, so that their instruments follow one set of conventions
 // (docs/metrics.md): the OpenTelemetry metrics API only, one meter per
 // package named after its import path, instrument names under "tlsemit.",
 // UCUM units, durations in seconds with the same bucket boundaries, and
@@ -10,12 +10,13 @@
 //
 //	b := telemetry.NewBuilder(opts.MeterProvider, "ocspfetch")
 //	m.requests = b.Counter("tlsemit.ocsp.responder.requests", "{request}", "…")
-//	m.reg = b.Register(m.observe, m.answers)
+//	m.reg = b.Register(m.observe, m.answers) // m.reg.Unregister() on Close
 //	b.Done() // instrument errors go to otel.Handle
 package telemetry
 
 import (
 	"errors"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -66,6 +67,20 @@ func Meter(p metric.MeterProvider, pkg string) metric.Meter {
 // slice made once, for Add and Record) allocates nothing.
 func Attrs(kv ...attribute.KeyValue) metric.MeasurementOption {
 	return metric.WithAttributeSet(attribute.NewSet(kv...))
+}
+
+// AttrSet is one attribute set in the shapes Add, Record and Observe
+// take, built once when the instruments are made.
+type AttrSet struct {
+	Add     []metric.AddOption
+	Record  []metric.RecordOption
+	Observe metric.ObserveOption
+}
+
+// NewAttrSet returns kv as an AttrSet.
+func NewAttrSet(kv ...attribute.KeyValue) AttrSet {
+	a := Attrs(kv...)
+	return AttrSet{Add: []metric.AddOption{a}, Record: []metric.RecordOption{a}, Observe: a}
 }
 
 // Builder makes a package's instruments on its meter, each with a unit
@@ -128,12 +143,12 @@ func (b *Builder) Duration(name, desc string) metric.Float64Histogram {
 }
 
 // Register registers cb to observe insts at each collection. Unregister
-// the registration when the package's object is closed, so that a closed
-// server or Fetcher is no longer observed (nor kept alive).
-func (b *Builder) Register(cb metric.Callback, insts ...metric.Observable) metric.Registration {
+// it when the package's object is closed, so that a closed server or
+// Fetcher is no longer observed (nor kept alive).
+func (b *Builder) Register(cb metric.Callback, insts ...metric.Observable) *Registration {
 	v, err := b.m.RegisterCallback(cb, insts...)
 	b.check(err)
-	return v
+	return &Registration{reg: v}
 }
 
 // Done reports the errors met, if any, to OpenTelemetry's error handler
@@ -145,9 +160,18 @@ func (b *Builder) Done() {
 	}
 }
 
-// Unregister ends reg, if there is one.
-func Unregister(reg metric.Registration) {
-	if reg != nil {
-		reg.Unregister()
-	}
+// Registration is a callback Register registered.
+type Registration struct {
+	reg  metric.Registration // nil when the provider failed to register it
+	once sync.Once
+}
+
+// Unregister ends the callback's observation; calls after the first do
+// nothing.
+func (r *Registration) Unregister() {
+	r.once.Do(func() {
+		if r.reg != nil {
+			r.reg.Unregister()
+		}
+	})
 }

@@ -1,12 +1,15 @@
 // Package testenv holds the project's one rule for tests that need a real
 // peer (openssl, curl, node): without the tool a test is skipped, unless
 // the environment has CI=true, where the missing tool is a failure, so
-// that CI cannot pass by skipping.
+// that CI cannot pass by skipping. WaitFor and LockedWriter serve tests
+// of every kind.
 package testenv
 
 import (
+	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,4 +44,21 @@ func WaitFor(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// LockedWriter returns a writer that writes to w holding mu, so that a
+// test can read, holding mu, what a logger or a process wrote to w while
+// it may still be writing. Two LockedWriters of the same w and mu are ==
+// (exec.Cmd then copies Stdout and Stderr on one goroutine).
+func LockedWriter(w io.Writer, mu *sync.Mutex) io.Writer { return lockedWriter{w, mu} }
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
