@@ -54,6 +54,20 @@
 // certificate never does) and Options.Grace keeps a CRL in use for a while
 // past its nextUpdate.
 //
+// crypto/x509 ends a chain at any certificate of ClientCAs: with an
+// intermediate CA listed there (as in a Node ca bundle), at that
+// intermediate. Node builds the chain on to the self-signed root and
+// checks the intermediate against the root's CRL; so does the Fetcher,
+// which does not see ClientCAs, when the intermediate's issuer is the
+// Issuer of one of Options.Sources: give the root's CRL as a Source (a
+// file, or the URL the intermediate's distribution point names, which
+// then shares its fetch). Otherwise the intermediate's revocation cannot
+// be known, and the chain fails with UNABLE_TO_GET_CRL for the
+// intermediate, as Node refuses a chain that does not reach a
+// self-signed root; a client that sends its intermediate is judged on
+// the whole chain to the root, which crypto/x509 then also builds.
+// LeafOnly and FailOpen apply as above.
+//
 // # What is supported
 //
 // Complete CRLs, v1 and v2, partitioned or not by an issuing distribution

@@ -87,7 +87,9 @@ func New(opts Options) (*Fetcher, error) {
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.view.Store(&view{})
 	var files []*source
+	var issuers []*x509.Certificate
 	for _, src := range opts.Sources {
+		issuers = append(issuers, src.Issuer)
 		key := src.URL
 		if src.File != "" {
 			key = src.File
@@ -102,6 +104,10 @@ func New(opts Options) (*Fetcher, error) {
 		}
 		s.addIssuer(src.Issuer)
 	}
+	// A trust anchor that is not self-issued (an intermediate CA of
+	// ClientCAs) is checked on up to its root through the Sources'
+	// issuers: the Fetcher does not see ClientCAs.
+	f.policy.Anchors = crl.NewAnchors(issuers)
 	for _, s := range files {
 		if err := f.pollFile(s, f.now()); err != nil {
 			f.cancel()
@@ -148,12 +154,15 @@ func (f *Fetcher) VerifyConnection(cs tls.ConnectionState) error {
 // Check checks verified chains (leaf first, trust anchor last, as
 // x509.Certificate.Verify returns them) against their issuers' CRLs, with
 // Node's semantics: every certificate of a chain is checked against the
-// CRL of its issuer (the trust anchor against its own), unless
-// Options.LeafOnly; the CRLs come from each certificate's CRL distribution
-// points (http and https) and from Options.Sources. One chain that passes
-// is enough. It returns nil, or an error wrapping ErrRevoked, ErrNoCRL,
-// ErrExpired, ErrSignature or ErrNotYetValid whose Code method gives Node's
-// code (an *Error: Cert and Depth say which certificate).
+// CRL of its issuer (the trust anchor against its own; an intermediate
+// that ends the chain against its root's, the root found among the
+// Sources' Issuers, else UNABLE_TO_GET_CRL), unless Options.LeafOnly; the
+// CRLs come from each certificate's CRL distribution points (http and
+// https) and from Options.Sources. One chain that passes is enough. It
+// returns nil, or an error wrapping ErrRevoked, ErrNoCRL, ErrExpired,
+// ErrSignature or ErrNotYetValid whose Code method gives Node's code (an
+// *Error: Cert and Depth say which certificate; depths go on up from an
+// intermediate that ends the chain to its root).
 //
 // A check waits for the network only for an issuer whose CRL has never
 // been obtained, at most FirstWait; otherwise it answers from memory. If
@@ -230,33 +239,28 @@ func isHTTP(u string) bool {
 	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
 }
 
-// checked returns how many certificates of chain are checked.
-func (f *Fetcher) checked(chain []*x509.Certificate) int {
-	if f.opts.LeafOnly {
-		return min(len(chain), 1)
-	}
-	return len(chain)
-}
-
-// pending reports whether a distribution point of the chains has no
-// source yet, or one whose first fetch has not ended; it marks the
-// sources it finds as used. It does not allocate.
+// pending reports whether a distribution point of the certificates the
+// chains' check needs (crl.Policy.Each) has no source yet, or one whose
+// first fetch has not ended; it marks the sources it finds as used. It
+// does not allocate.
 func (f *Fetcher) pending(v *view, chains [][]*x509.Certificate, now time.Time) bool {
+	pending := false
 	for _, chain := range chains {
-		for _, cert := range chain[:f.checked(chain)] {
+		f.policy.Each(chain, func(cert, _ *x509.Certificate) {
 			for _, u := range urls(cert) {
 				s := v.byURL[u]
 				if s == nil {
-					return true
+					pending = true
+					continue
 				}
 				s.touch(now)
 				if !s.isReady() {
-					return true
+					pending = true
 				}
 			}
-		}
+		})
 	}
-	return false
+	return pending
 }
 
 // register creates the sources of the chains' distribution points that
@@ -270,11 +274,7 @@ func (f *Fetcher) register(chains [][]*x509.Certificate) {
 	}
 	added := false
 	for _, chain := range chains {
-		for i, cert := range chain[:f.checked(chain)] {
-			issuer := cert
-			if i+1 < len(chain) {
-				issuer = chain[i+1]
-			}
+		f.policy.Each(chain, func(cert, issuer *x509.Certificate) {
 			for _, u := range urls(cert) {
 				s := f.sources[u]
 				if s == nil {
@@ -290,7 +290,7 @@ func (f *Fetcher) register(chains [][]*x509.Certificate) {
 				s.touch(f.now())
 				s.addIssuer(issuer)
 			}
-		}
+		})
 	}
 	if added {
 		f.rebuildLocked()
@@ -313,25 +313,27 @@ func (f *Fetcher) waitFirst(ctx context.Context, v *view, chains [][]*x509.Certi
 	if f.opts.FirstWait <= 0 {
 		return
 	}
-	t := time.NewTimer(f.opts.FirstWait)
-	defer t.Stop()
+	var waiting []*source
 	for _, chain := range chains {
-		for _, cert := range chain[:f.checked(chain)] {
+		f.policy.Each(chain, func(cert, _ *x509.Certificate) {
 			for _, u := range urls(cert) {
-				s := v.byURL[u]
-				if s == nil {
-					continue
-				}
-				select {
-				case <-s.ready:
-				case <-t.C:
-					return
-				case <-ctx.Done():
-					return
-				case <-f.ctx.Done():
-					return
+				if s := v.byURL[u]; s != nil {
+					waiting = append(waiting, s)
 				}
 			}
+		})
+	}
+	t := time.NewTimer(f.opts.FirstWait)
+	defer t.Stop()
+	for _, s := range waiting {
+		select {
+		case <-s.ready:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-f.ctx.Done():
+			return
 		}
 	}
 }

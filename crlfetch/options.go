@@ -70,7 +70,9 @@ type Source struct {
 	// you). One of URL and File.
 	File string
 	// Issuer is the CA certificate whose CRL it is; the CRL is verified
-	// with its key. Required.
+	// with its key. Required. It is also how the Fetcher goes on from an
+	// intermediate CA that ends a verified chain (one listed in
+	// ClientCAs) to the root that issued it, as Node does.
 	Issuer *x509.Certificate
 }
 
@@ -106,7 +108,9 @@ type Options struct {
 	// LeafOnly checks the client's certificate alone (OpenSSL's
 	// X509_V_FLAG_CRL_CHECK without CRL_CHECK_ALL). By default every
 	// certificate of the chain is checked, the trust anchor against its
-	// own CRL too, as Node does: each CA in the chain needs a CRL.
+	// own CRL too, as Node does: each CA in the chain needs a CRL, and an
+	// intermediate CA that ends the chain needs its issuer among the
+	// Sources' Issuers (the package documentation says why).
 	LeafOnly bool
 
 	// MaxSize bounds a CRL, from a host (compressed and decompressed), a

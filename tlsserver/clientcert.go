@@ -31,14 +31,16 @@ type clientVerifier struct {
 	roots *x509.CertPool
 	ca    []*x509.Certificate // the context's CA: Node's trusted certificates, whose issuers it builds chains from
 	crls  *crl.Set            // nil: no CRL given, revocation is not checked
-	// tails: the way up from an intermediate of CA to its root (caTails).
-	tails map[string][]*x509.Certificate
+	// policy is Node's check, with the way up from an intermediate of CA
+	// to its root: crypto/x509 ends a chain at any certificate of the
+	// pool, Node goes on to the root and checks the intermediate too.
+	policy crl.Policy
 }
 
 func newClientVerifier(roots *x509.CertPool, crls *crl.Set, ca []*x509.Certificate) *clientVerifier {
 	v := &clientVerifier{roots: roots, crls: crls, ca: ca}
 	if crls != nil {
-		v.tails = caTails(ca)
+		v.policy.Anchors = crl.NewAnchors(ca)
 	}
 	return v
 }
@@ -96,100 +98,11 @@ func (v *clientVerifier) hook(cfg *tls.Config, user func(tls.ConnectionState) er
 // returns nil when one of them passes. A passing chain costs no
 // allocation.
 func (v *clientVerifier) checkCRL(chains [][]*x509.Certificate, t time.Time) error {
-	var first error
-	for _, ch := range chains {
-		if len(ch) == 0 {
-			continue
-		}
-		err := v.checkChain(ch, t)
-		if err == nil {
-			return nil
-		}
-		if first == nil || errors.Is(err, crl.ErrRevoked) && !errors.Is(first, crl.ErrRevoked) {
-			first = err
-		}
-	}
-	if first == nil {
+	err := v.policy.CheckChains(chains, t, v.crls.Find)
+	if err == nil {
 		return nil
 	}
-	return &Error{Code: crl.Code(first), Msg: "client certificate failed the CRL check", Err: first}
-}
-
-// checkChain checks one chain. Node (OpenSSL) builds the chain up to a
-// self-signed root of its ca; crypto/x509 stops at any certificate of the
-// pool, and an intermediate listed in CA would end the chain unchecked
-// (its own revocation hidden): its way up to the root within CA, found
-// when the context was made, is checked too.
-func (v *clientVerifier) checkChain(ch []*x509.Certificate, t time.Time) error {
-	err := crl.Policy{}.Check(ch, t, v.crls.Find)
-	if v.tails == nil {
-		return err
-	}
-	tail := v.tails[string(ch[len(ch)-1].Raw)]
-	if tail == nil {
-		return err
-	}
-	terr := crl.Policy{}.Check(tail, t, v.crls.Find)
-	if terr == nil {
-		return err
-	}
-	return joinTail(err, terr, len(ch)-1)
-}
-
-// joinTail reports the failure of a chain's way up to the root (terr,
-// whose depths start at off in the chain) with that of the chain (err):
-// the failure highest in the chain is the one reported, as Node does, and
-// the lower ones come with it.
-func joinTail(err, terr error, off int) error {
-	var te *crl.Error
-	if !errors.As(terr, &te) {
-		return terr
-	}
-	te.Depth += off
-	for _, o := range te.Others {
-		o.Depth += off
-	}
-	var le *crl.Error
-	if errors.As(err, &le) {
-		te.Others = append(append(le.Others, le), te.Others...)
-		le.Others = nil
-	}
-	return te
-}
-
-// caTails returns, for each certificate of ca that is not self-issued, its
-// chain up to a self-issued root within ca (signatures checked), as
-// OpenSSL would build it from the store: the certificate itself first.
-func caTails(ca []*x509.Certificate) map[string][]*x509.Certificate {
-	var tails map[string][]*x509.Certificate
-	for _, c := range ca {
-		if selfIssued(c) {
-			continue
-		}
-		tail := []*x509.Certificate{c}
-		for cur := c; !selfIssued(cur) && len(tail) <= len(ca); {
-			var up *x509.Certificate
-			for _, p := range ca {
-				if p != cur && bytes.Equal(cur.RawIssuer, p.RawSubject) && cur.CheckSignatureFrom(p) == nil {
-					up = p
-					break
-				}
-			}
-			if up == nil {
-				tail = nil
-				break
-			}
-			tail = append(tail, up)
-			cur = up
-		}
-		if len(tail) > 1 && selfIssued(tail[len(tail)-1]) {
-			if tails == nil {
-				tails = make(map[string][]*x509.Certificate)
-			}
-			tails[string(c.Raw)] = tail
-		}
-	}
-	return tails
+	return &Error{Code: crl.Code(err), Msg: "client certificate failed the CRL check", Err: err}
 }
 
 func selfIssued(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
@@ -242,7 +155,7 @@ func (v *clientVerifier) crlAfterVerify(err error, code string, t time.Time) err
 	if !errors.As(err, &ve) || len(ve.UnverifiedCertificates) == 0 {
 		return nil
 	}
-	crlErr := crl.Policy{}.Check(v.nodeChain(ve.UnverifiedCertificates), t, v.crls.Find)
+	crlErr := v.policy.CheckUnverified(v.nodeChain(ve.UnverifiedCertificates), t, v.crls.Find)
 	if crlErr == nil {
 		return nil
 	}

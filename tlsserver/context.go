@@ -33,7 +33,9 @@ type SecureContext struct {
 	// PEM entry may hold several "X509 CRL" blocks). When given, client
 	// certificates verified against CA are checked against them as Node
 	// checks them: every certificate of the chain, the root too, against
-	// its issuer's CRL. A revoked certificate is refused (Code
+	// its issuer's CRL (an intermediate of CA against its root's, found in
+	// CA, even when the client did not send it; without its root in CA,
+	// UNABLE_TO_GET_CRL, as Node). A revoked certificate is refused (Code
 	// CERT_REVOKED), and so are those whose issuer's CRL is past its
 	// nextUpdate (CRL_HAS_EXPIRED) or before its thisUpdate
 	// (CRL_NOT_YET_VALID), and those of a CA without a CRL among them

@@ -108,6 +108,9 @@ func TestCRLRefusesClients(t *testing.T) {
 		{"intermediate in CA revoked by the root", []*testpki.CA{p.ca, p.inter}, [][]byte{p.revInter, p.interEmpty}, nil, p.interLeaf, "CERT_REVOKED", crlfetch.ErrRevoked},
 		{"intermediate in CA, both CRLs clean", []*testpki.CA{p.ca, p.inter}, [][]byte{p.rev, p.interEmpty}, nil, p.interLeaf, "", nil},
 		{"intermediate's CRL missing", []*testpki.CA{p.ca, p.inter}, [][]byte{p.rev}, nil, p.interLeaf, "UNABLE_TO_GET_CRL", crlfetch.ErrNoCRL},
+		// Without its root in CA the intermediate's revocation cannot be
+		// checked; Node refuses such a chain with UNABLE_TO_GET_CRL too.
+		{"intermediate in CA without its root", []*testpki.CA{p.inter}, [][]byte{p.interEmpty}, nil, p.interLeaf, "UNABLE_TO_GET_CRL", crlfetch.ErrNoCRL},
 	} {
 		for _, v := range versions {
 			t.Run(tc.name+"/"+v.name, func(t *testing.T) {

@@ -889,6 +889,27 @@ func differentialScenarios() []scenario {
 			CRLs: []string{"rev", "inter-empty"}, Clients: []string{"inter-leaf", "revoked"}, Client: v13, Want: wantAuthErrors("", "CERT_REVOKED")},
 		{Name: "crl-intermediate-crl-missing", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"client", "inter"},
 			CRLs: []string{"rev"}, Clients: []string{"inter-leaf"}, Client: v13, Want: wantAuthErrors("UNABLE_TO_GET_CRL")},
+		// An intermediate in ca without its root: Node refuses the chain,
+		// which does not reach a self-signed root; with crl, as
+		// UNABLE_TO_GET_CRL, and so does tlsemit (the intermediate's
+		// revocation cannot be checked). Without crl crypto/x509 trusts
+		// the intermediate as an anchor (docs/porting-from-node.md).
+		{Name: "crl-intermediate-without-root", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"inter"},
+			CRLs: []string{"inter-empty"}, Clients: []string{"inter-leaf"}, Client: v13, Want: wantAuthErrors("UNABLE_TO_GET_CRL")},
+		{Name: "crl-intermediate-without-root-rejected", Setup: "chain", OCSP: "bytes", RequestCert: true, RejectUnauthorized: true,
+			ClientCAs: []string{"inter"}, CRLs: []string{"inter-empty"}, Clients: []string{"inter-leaf"}, Client: v13,
+			Deviation: refusedKeepingReason("UNABLE_TO_GET_CRL")},
+		{Name: "intermediate-without-root", Setup: "chain", OCSP: "bytes", RequestCert: true, ClientCAs: []string{"inter"},
+			Clients: []string{"inter-leaf"}, Client: v13,
+			Deviation: func(t *testing.T, node, goTrace *trace) {
+				if got := authErrors(node); !slices.Equal(got, []string{"UNABLE_TO_GET_ISSUER_CERT"}) {
+					t.Errorf("Node's authorizationError %q, want UNABLE_TO_GET_ISSUER_CERT", got)
+				}
+				if got := authErrors(goTrace); !slices.Equal(got, []string{""}) {
+					t.Errorf("tlsemit's %q, want authorized", got)
+				}
+				*node = *goTrace
+			}},
 		// A certificate that does not verify is checked against the CRLs
 		// too, on the chain Node builds: Node reports the last failure it
 		// meets, and revocation comes after the chain and its purpose,

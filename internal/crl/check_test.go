@@ -131,8 +131,9 @@ func TestCheckPolicy(t *testing.T) {
 		t.Fatalf("LeafOnly, revoked leaf: %v", err)
 	}
 	// A trust anchor that is not self-issued (an intermediate in the
-	// pool) has no issuer to check it with.
-	if err := (Policy{}).Check(p.chain[:2], now, finder(interEmpty)); err != nil {
+	// pool) whose issuer is not known: revocation unknown, as Node says
+	// (TestCheckAnchors has the rest).
+	if err := (Policy{}).Check(p.chain[:2], now, finder(interEmpty)); !errors.Is(err, ErrNoCRL) || !errors.Is(err, ErrUnknownAnchor) {
 		t.Fatalf("partial chain: %v", err)
 	}
 	// Why there is no CRL decides the code, as Node reports a bad CRL.
@@ -161,11 +162,18 @@ func TestCheckPolicy(t *testing.T) {
 	}
 	// Several chains: one that passes is enough; else revoked is said.
 	other := []*x509.Certificate{p.leaf.Cert, p.inter.Cert}
-	if err := (Policy{}).CheckChains([][]*x509.Certificate{p.chain, other}, now, finder(interEmpty)); err != nil {
-		t.Fatalf("second chain passes: %v", err)
+	anchors := NewAnchors([]*x509.Certificate{p.root.Cert, p.inter.Cert})
+	if err := (Policy{Anchors: anchors}).CheckChains([][]*x509.Certificate{p.chain, other}, now, finder(interEmpty)); !errors.Is(err, ErrNoCRL) {
+		t.Fatalf("no chain passes without the root's CRL: %v", err)
+	}
+	if err := (Policy{Anchors: anchors}).CheckChains([][]*x509.Certificate{p.chain, other}, now, finder(interEmpty, rootEmpty)); err != nil {
+		t.Fatalf("both chains pass: %v", err)
 	}
 	if err := (Policy{}).CheckChains([][]*x509.Certificate{p.chain, other}, now, finder(interRevLeaf)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("revoked in every chain: %v", err)
+	}
+	if err := (Policy{LeafOnly: true}).CheckChains([][]*x509.Certificate{{p.leaf.Cert, p.root.Cert}, other}, now, finder(interEmpty)); err != nil {
+		t.Fatalf("second chain passes: %v", err)
 	}
 	// No allocation when the chain passes.
 	find := finder(interEmpty, rootEmpty)

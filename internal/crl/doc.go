@@ -32,7 +32,9 @@
 //     other reason (certificateHold included) is.
 //
 // Policy.Check applies CRLs to a verified chain as Node's tls.Server with
-// crl does (every certificate of the chain, the trust anchor too; Node's
-// codes through Code), Policy.Usable holds a CRL to its thisUpdate (with a
-// clock skew) and nextUpdate (with a grace period).
+// crl does (every certificate of the chain, the trust anchor too, and on
+// from an intermediate that crypto/x509 made the anchor to its root
+// through Anchors; Node's codes through Code), Policy.Usable holds a CRL
+// to its thisUpdate (with a clock skew) and nextUpdate (with a grace
+// period).
 package crl

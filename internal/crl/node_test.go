@@ -2,6 +2,7 @@ package crl
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"math/big"
 	"os"
@@ -77,6 +78,63 @@ func TestNodeDifferential(t *testing.T) {
 		got := Code(Policy{}.Check(p.chain, time.Now(), NewSet(crls...).Find))
 		if got != node.Code {
 			t.Errorf("%v: Check says %q, Node %q", names, got, node.Code)
+		}
+	}
+
+	// An intermediate among the trusted certificates: crypto/x509 ends
+	// the chain there, Node goes on to the root (or, without the root,
+	// refuses). The Go side is crypto/x509's chains from the same CA
+	// certificates, checked with their Anchors.
+	interPath, _ := p.inter.WritePEM(dir)
+	for _, tc := range []struct {
+		ca        []*testpki.CA
+		withInter bool // the client sends its intermediate
+		set       []crlFile
+	}{
+		{[]*testpki.CA{p.root, p.inter}, false, []crlFile{interEmpty, rootRevInter}},
+		{[]*testpki.CA{p.root, p.inter}, true, []crlFile{interEmpty, rootRevInter}},
+		{[]*testpki.CA{p.root, p.inter}, false, []crlFile{interEmpty, rootEmpty}},
+		{[]*testpki.CA{p.root, p.inter}, false, []crlFile{interEmpty}},
+		{[]*testpki.CA{p.root, p.inter}, false, []crlFile{interRevLeaf, rootRevInter}},
+		{[]*testpki.CA{p.inter}, false, []crlFile{interEmpty}},
+		{[]*testpki.CA{p.inter}, false, []crlFile{interEmpty, rootEmpty}},
+		{[]*testpki.CA{p.inter}, true, []crlFile{interRevLeaf}},
+	} {
+		var caPaths, paths, names []string
+		var cas []*x509.Certificate
+		roots := x509.NewCertPool()
+		for _, ca := range tc.ca {
+			caPaths = append(caPaths, map[*testpki.CA]string{p.root: rootPath, p.inter: interPath}[ca])
+			names = append(names, ca.Name)
+			cas = append(cas, ca.Cert)
+			roots.AddCert(ca.Cert)
+		}
+		var crls []*CRL
+		for _, c := range tc.set {
+			paths = append(paths, c.path)
+			names = append(names, filepath.Base(c.path))
+			crls = append(crls, c.crl)
+		}
+		srv := nodeharness.StartCRLServer(t, nodeharness.CRLServerOptions{Cert: certPath, Key: keyPath, CA: caPaths, CRL: paths})
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(srv.Port), &tls.Config{RootCAs: p.root.Pool(), ServerName: "localhost",
+			Certificates: []tls.Certificate{p.leaf.TLSCertificate(tc.withInter)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(conn)
+		conn.Close()
+		node := srv.Next(t)
+		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		if tc.withInter {
+			opts.Intermediates.AddCert(p.inter.Cert)
+		}
+		chains, err := p.leaf.Cert.Verify(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := Code(Policy{Anchors: NewAnchors(cas)}.CheckChains(chains, time.Now(), NewSet(crls...).Find))
+		if got != node.Code {
+			t.Errorf("CA %v, client's intermediate sent %v: Check says %q, Node %q", names, tc.withInter, got, node.Code)
 		}
 	}
 }

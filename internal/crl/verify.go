@@ -119,6 +119,10 @@ type Policy struct {
 	// without CRL_CHECK_ALL). By default every certificate of the chain
 	// is checked, the trust anchor too, as Node does.
 	LeafOnly bool
+	// Anchors gives the way up from a trust anchor that is not
+	// self-issued to its root (Check). Nil knows none: such an anchor
+	// fails with ErrNoCRL, unless LeafOnly leaves it unchecked.
+	Anchors *Anchors
 }
 
 // Usable returns nil if c may be used at now, else an error wrapping
