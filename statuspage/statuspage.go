@@ -42,9 +42,10 @@
 // rendered at most once a second, one rendering at a time, and requests in
 // between get the last one (gzip-compressed for clients that accept it);
 // and responses are paced, one starting only after a rest twenty times as
-// long as the last took to write. So rendering and sending a page of many
-// certificates each take at most about a twentieth of a core, and the
-// server's handshakes keep their pace while the page is hammered.
+// long as the last took to write, and at most 8 MiB of pages a second. So
+// rendering and sending a page of many certificates each take at most
+// about a twentieth of a core, and the server's handshakes keep their pace
+// while the page is hammered.
 //
 // The data comes from Server.Stats, ocspfetch's Fetcher.Certificates,
 // crlfetch's Fetcher.CRLs and Fleet.Stats, which an application can read
@@ -141,6 +142,13 @@ const share = 20
 // took long to write (a slow client) does not hold the others for long.
 const maxRest = 100 * time.Millisecond
 
+// maxRate bounds the bytes of pages sent per second, whatever they cost
+// to write: a write to a socket returns once the kernel has the bytes, and
+// the copying it and its reader do next is not in its time. 8 MiB/s is
+// some 80 pages of 10,000 certificates a second, far more than people and
+// dashboards read.
+const maxRate = 8 << 20
+
 //go:embed *.html
 var pageFiles embed.FS
 
@@ -220,12 +228,17 @@ func (h *handler) send(w http.ResponseWriter, body []byte) {
 		t := time.NewTimer(wait)
 		<-t.C
 	}
-	rest := min((share-1)*time.Duration(h.lastWrite.Load()), maxRest)
-	h.nextStart = time.Now().Add(rest)
+	h.nextStart = time.Now().Add(rest(time.Duration(h.lastWrite.Load()), len(body)))
 	h.pace.Unlock()
 	start := time.Now()
 	w.Write(body)
 	h.lastWrite.Store(int64(time.Since(start)))
+}
+
+// rest is the pause after a response of size bytes, when the previous one
+// took lastWrite to write: its share of a core, and of maxRate.
+func rest(lastWrite time.Duration, size int) time.Duration {
+	return max(min((share-1)*lastWrite, maxRest), time.Duration(size)*time.Second/maxRate)
 }
 
 // current returns the page to serve: the last rendering while it is fresh,
