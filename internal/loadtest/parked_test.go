@@ -30,8 +30,10 @@ const parkedStaple = "parked-staple"
 
 // TestLoadParkedHandshakes parks 10,000 handshakes on callbacks that are
 // not called yet, checks what that costs the server (goroutines and heap,
-// nothing else), then answers them all and checks that every client gets
-// its staple and that the server's goroutines go back to where they were.
+// nothing else), begins a Shutdown (a deploy: new clients are refused),
+// then answers them all and checks that every client gets its staple,
+// that Shutdown returns once they are done, and that the server's
+// goroutines go back to where they were.
 func TestLoadParkedHandshakes(t *testing.T) {
 	if addr := os.Getenv("TLSEMIT_PARKED_CLIENT"); addr != "" {
 		parkedClients(t, addr, os.Getenv("TLSEMIT_PARKED_CA"))
@@ -109,6 +111,24 @@ func TestLoadParkedHandshakes(t *testing.T) {
 	heap := heapInUse() - baseHeap
 	fds := openFiles()
 
+	// A deploy now: Shutdown stops accepting at once and lets the parked
+	// handshakes finish.
+	addr := srv.Addr().String()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(context.Background()) }()
+	for end := time.Now().Add(time.Minute); srv.Addr() != nil; runtime.Gosched() {
+		if time.Now().After(end) {
+			t.Fatal("Shutdown did not stop accepting")
+		}
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("a client connected after Shutdown began")
+	}
+	if n := srv.Stats().Handshaking; n != parked {
+		t.Errorf("%d handshakes under way after Shutdown began, want %d", n, parked)
+	}
+
 	release := time.Now()
 	staple := []byte(parkedStaple)
 	mu.Lock()
@@ -133,12 +153,17 @@ func TestLoadParkedHandshakes(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Errorf("%d tlsClientError events", n)
 	}
-	if err := srv.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-shutdown:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Shutdown did not return a minute after the last client")
 	}
 	after := settle(baseGoroutines)
 	t.Logf("PARKED %d handshakes parked in %v: +%d goroutines (%.2f per handshake), +%d KiB heap (%.1f KiB per handshake), %d open files; "+
-		"released and completed in %v; goroutines before %d after %d; VmHWM %s",
+		"Shutdown begun, released and completed in %v; goroutines before %d after %d; VmHWM %s",
 		parked, parkTime.Round(time.Millisecond), goroutines, float64(goroutines)/parked, heap>>10, float64(heap)/1024/parked, fds,
 		releaseTime.Round(time.Millisecond), baseGoroutines, after, vmHWM())
 	if per := float64(goroutines) / parked; per > 2.1 {
