@@ -296,6 +296,7 @@ var rows = []row{
 	{"fleet", "server CPU/resumed handshake: fleet tickets vs crypto/tls", "BenchmarkResumedHandshake fleet-server-ns/resumption", "BenchmarkResumedHandshake crypto/tls-server-ns/resumption", 1.05, false, -1},
 	{"fleet", "session store: latency added to a resumption, p50 (µs)", "BenchmarkSessionStoreLatency added-p50-µs", "", 150, false, -1},
 	{"fleet", "session store: latency added to a resumption, p99 (µs)", "BenchmarkSessionStoreLatency added-p99-µs", "", 0, false, -1},
+	{"fleet", "session store: two plain Redis round trips (the floor of its two waited calls), p50 (µs)", "BenchmarkSessionStoreLatency two-round-trips-p50-µs", "", 0, false, -1},
 	{"fleet", "goroutines started per handshake: crypto/tls, one per connection (floor)", "BenchmarkGoroutinesPerHandshake/crypto/tls goroutines/handshake", "", 0, false, -1},
 	{"fleet", "goroutines started per handshake: full, stapled from the cache", "BenchmarkGoroutinesPerHandshake/full_stapled goroutines/handshake", "", 2, false, -1},
 	{"fleet", "goroutines started per handshake: resumed, fleet tickets", "BenchmarkGoroutinesPerHandshake/resumed_tickets goroutines/handshake", "", 2, false, -1},
