@@ -10,22 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
+	"github.com/tlsemit/tlsemit/internal/cputime"
 	"github.com/tlsemit/tlsemit/internal/crltest"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 )
-
-// threadCPU returns the calling thread's CPU time
-// (CLOCK_THREAD_CPUTIME_ID), nanosecond-precise.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
-	return time.Duration(ts.Nano())
-}
 
 // largeFetcher holds the 1,000,000-entry CRL of crltest.LargeCRL, as a
 // file Source, and returns a client certificate of its CA that it does not
@@ -66,9 +57,9 @@ func BenchmarkHandshakeCRL(b *testing.B) {
 		go func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			t0 := threadCPU()
+			t0 := cputime.Thread()
 			err := tls.Server(s, cfg).Handshake()
-			d := threadCPU() - t0
+			d := cputime.Thread() - t0
 			if err != nil {
 				d = -1
 			}

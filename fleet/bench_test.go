@@ -12,24 +12,15 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/tlsemit/tlsemit/fleet"
+	"github.com/tlsemit/tlsemit/internal/cputime"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/ocspfetch"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
-
-// threadCPU returns the calling thread's CPU time
-// (CLOCK_THREAD_CPUTIME_ID), nanosecond-precise.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
-	return time.Duration(ts.Nano())
-}
 
 // BenchmarkResumedHandshake alternates, handshake by handshake, TLS 1.3
 // resumptions on plain crypto/tls (its own ticket key) and on a tlsserver
@@ -62,10 +53,10 @@ func BenchmarkResumedHandshake(b *testing.B) {
 	var t0 time.Duration
 	srv.OnConnection(func(net.Conn) {
 		runtime.LockOSThread()
-		t0 = threadCPU()
+		t0 = cputime.Thread()
 	})
 	srv.OnSecureConnection(func(c *tls.Conn) {
-		d := threadCPU() - t0
+		d := cputime.Thread() - t0
 		runtime.UnlockOSThread()
 		if !c.ConnectionState().DidResume {
 			d = -1
@@ -89,9 +80,9 @@ func BenchmarkResumedHandshake(b *testing.B) {
 		go func() {
 			runtime.LockOSThread()
 			s := tls.Server(ss, plainCfg)
-			t := threadCPU()
+			t := cputime.Thread()
 			err := s.Handshake()
-			d := threadCPU() - t
+			d := cputime.Thread() - t
 			runtime.UnlockOSThread()
 			if err != nil || !s.ConnectionState().DidResume {
 				d = -1

@@ -8,26 +8,17 @@ import (
 	"crypto/x509"
 	"net"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/tlsemit/tlsemit/internal/cputime"
 	"github.com/tlsemit/tlsemit/internal/crltest"
 	"github.com/tlsemit/tlsemit/internal/testpki"
 	"github.com/tlsemit/tlsemit/tlsserver"
 )
-
-// threadCPU returns the calling thread's CPU time
-// (CLOCK_THREAD_CPUTIME_ID), nanosecond-precise.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
-	return time.Duration(ts.Nano())
-}
 
 type benchEnv struct {
 	cert   tls.Certificate
@@ -53,9 +44,9 @@ func (e *benchEnv) plainHandshake(b *testing.B, cfg *tls.Config) (time.Duration,
 	srv := tls.Server(ss, cfg)
 	go func() {
 		runtime.LockOSThread()
-		t0 := threadCPU()
+		t0 := cputime.Thread()
 		err := srv.Handshake()
-		d := threadCPU() - t0
+		d := cputime.Thread() - t0
 		runtime.UnlockOSThread()
 		if err != nil {
 			d = -1
@@ -91,11 +82,11 @@ func (e *benchEnv) newEmitServer(b *testing.B, mp metric.MeterProvider) *emitSer
 	var t0 time.Duration
 	srv.OnConnection(func(net.Conn) {
 		runtime.LockOSThread()
-		t0 = threadCPU()
+		t0 = cputime.Thread()
 	})
 	srv.OnOCSPRequest(func(_, _ []byte, cb tlsserver.OCSPCallback) { cb(nil, e.staple) })
 	srv.OnSecureConnection(func(c *tls.Conn) {
-		d := threadCPU() - t0
+		d := cputime.Thread() - t0
 		runtime.UnlockOSThread()
 		es.res <- d
 		es.conn <- c
@@ -235,10 +226,10 @@ func BenchmarkHandshakeStaticCRL(b *testing.B) {
 		var t0 time.Duration
 		srv.OnConnection(func(net.Conn) {
 			runtime.LockOSThread()
-			t0 = threadCPU()
+			t0 = cputime.Thread()
 		})
 		srv.OnSecureConnection(func(c *tls.Conn) {
-			d := threadCPU() - t0
+			d := cputime.Thread() - t0
 			runtime.UnlockOSThread()
 			c.Close()
 			m.res <- d

@@ -145,6 +145,13 @@ func (t *table) nodeEvents() error {
 	if err != nil {
 		return fmt.Errorf("node events/testdata/bench.js: %v", err)
 	}
+	t.addNode(out)
+	return nil
+}
+
+// addNode adds the "BenchmarkNode... <value>" lines of a Node script's
+// output.
+func (t *table) addNode(out []byte) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -155,7 +162,6 @@ func (t *table) nodeEvents() error {
 			t.add(f[0], v, -1, -1)
 		}
 	}
-	return nil
 }
 
 // nodeCRL runs Node's tls.createSecureContext({ca, crl}) on the
@@ -177,16 +183,7 @@ func (t *table) nodeCRL() error {
 	if err != nil {
 		return fmt.Errorf("node internal/cmd/benchtable/node-crl.js: %v", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkNode") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-			t.add(f[0], v, -1, -1)
-		}
-	}
+	t.addNode(out)
 	return nil
 }
 
